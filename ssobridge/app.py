@@ -1,0 +1,33 @@
+"""Wiring: from a validated Config to the WSGI application and the directories it uses."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from .config import Config
+from .directory import Directory, DirectorySet
+from .providers import Bridge
+from .wire import Endpoint
+
+
+def build(config: Config) -> tuple[Endpoint, DirectorySet]:
+    attributes = {name for candidates in config.attributes.values() for name in candidates}
+    directories = DirectorySet([Directory(settings, attributes) for settings in config.directories])
+    bridge = Bridge(config, directories)
+    endpoint = Endpoint(bridge, config.server.public_url, config.server.max_body_bytes, config.server.max_variables)
+    return endpoint, directories
+
+
+def configure_logging(level: str) -> None:
+    """One line per event on stderr. spyne is silenced: it logs whole request bodies (passwords
+    included) for malformed requests and a traceback for every deliberate fault."""
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    silence_spyne()
+
+
+def silence_spyne() -> None:
+    spyne = logging.getLogger("spyne")
+    spyne.setLevel(logging.CRITICAL + 1)
+    spyne.propagate = False

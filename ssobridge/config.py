@@ -1,0 +1,407 @@
+"""The configuration: one TOML file, read and validated once at start into immutable objects.
+
+Every problem is collected (key and what is wrong) and reported together, so an operator fixes a
+broken file in one pass. Nothing else in ssobridge reads the TOML file or the environment.
+
+"${NAME}" inside a string value is replaced from the environment, else from a .env file beside the
+config file; the environment wins. An undefined NAME is a config error. Any other '$' is literal.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+DIRECTORY_TYPES = ("active_directory", "ldap")
+
+DEFAULT_USER_FILTERS = {
+    "active_directory": "(&(objectCategory=person)(objectClass=user)"
+    "(|(sAMAccountName={user})(userPrincipalName={upn})))",
+    "ldap": "(&(objectClass=inetOrgPerson)(uid={user}))",
+}
+
+# SmarterTrack output variable -> directory attributes tried in order; the first non-empty wins.
+DEFAULT_ATTRIBUTES = {
+    "EmailAddress": ("mail", "userPrincipalName"),
+    "DisplayName": ("displayName", "cn"),
+}
+
+# The Message of each Authentication=FAIL reason; keys are the [messages] keys.
+DEFAULT_MESSAGES = {
+    "wrong_credentials": "Wrong username or password.",
+    "account_disabled": "Your account is disabled. Contact your IT helpdesk.",
+    "account_locked": "Your account is locked. Try again later or contact your IT helpdesk.",
+    "account_expired": "Your account has expired. Contact your IT helpdesk.",
+    "password_expired": "Your password has expired. Change it, then sign in again.",
+    "must_change_password": "You must change your password before signing in.",
+    "logon_restricted": "Your account may not sign in at this time or from here. Contact your IT helpdesk.",
+    "directory_unavailable": "The directory is unavailable. Please try again in a few minutes.",
+    "login_ok": "Login Successful",
+}
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_USER_FILTER_FIELDS = re.compile(r"\{([^{}]*)\}")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; `problems` lists each one as 'key: what is wrong'."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str
+    port: int
+    public_url: str
+    max_body_bytes: int
+    max_variables: int
+    threads: int
+
+
+@dataclass(frozen=True)
+class DirectorySettings:
+    name: str
+    type: str  # "active_directory" | "ldap"
+    urls: tuple[str, ...]
+    base_dn: str
+    bind_dn: str
+    bind_password: str = field(repr=False)
+    ca_file: str | None
+    start_tls: bool
+    allow_plaintext: bool
+    connect_timeout: float
+    timeout: float
+    netbios_domain: str | None
+    upn_suffixes: tuple[str, ...]
+    user_filter: str
+    default: bool
+    retry_down_after: float
+    ppolicy_default_dn: str | None
+
+    @property
+    def is_active_directory(self) -> bool:
+        return self.type == "active_directory"
+
+
+@dataclass(frozen=True)
+class LoginSettings:
+    # GetSignInCookieInfo has no password to check, so these account states are read, not bound:
+    # a single sign-on for a user who must change (or has an expired) password is refused unless allowed.
+    sso_allow_must_change: bool
+    sso_allow_password_expired: bool
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerSettings
+    web_service_password: str = field(repr=False)
+    directories: tuple[DirectorySettings, ...]
+    attributes: Mapping[str, tuple[str, ...]]
+    messages: Mapping[str, str]
+    login: LoginSettings
+    log_level: str
+    source: str
+
+
+def load(path: str | os.PathLike) -> Config:
+    """Read, substitute and validate the config file; raise ConfigError listing every problem."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: file not found"]) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError([f"{path}: cannot read: {e}"]) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([f"{path}: not valid TOML: {e}"]) from None
+    problems: list[str] = []
+    env = _Environment(path.parent / ".env")
+    raw = _substitute(raw, "", env, problems)
+    config = _build(raw, str(path), problems)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+class _Environment:
+    """Looks NAME up in os.environ, then in the .env file beside the config (read once, lazily)."""
+
+    def __init__(self, dotenv_path: Path):
+        self._path = dotenv_path
+        self._dotenv: dict[str, str | None] | None = None
+
+    def get(self, name: str) -> str | None:
+        if name in os.environ:
+            return os.environ[name]
+        if self._dotenv is None:
+            self._dotenv = dotenv_values(self._path) if self._path.is_file() else {}
+        return self._dotenv.get(name)
+
+
+def _substitute(value: Any, key: str, env: _Environment, problems: list[str]) -> Any:
+    if isinstance(value, str):
+        def replace(match: re.Match) -> str:
+            found = env.get(match.group(1))
+            if found is None:
+                problems.append(f"{key}: ${{{match.group(1)}}} is not defined in the environment or in .env")
+                return ""
+            return found
+        return _PLACEHOLDER.sub(replace, value)
+    if isinstance(value, dict):
+        return {k: _substitute(v, f"{key}.{k}" if key else k, env, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, f"{key}[{i}]", env, problems) for i, v in enumerate(value)]
+    return value
+
+
+class _Table:
+    """Typed reads from one TOML table; wrong types and unknown keys become problems, not exceptions."""
+
+    def __init__(self, data: Any, key: str, problems: list[str]):
+        self.key = key
+        self.problems = problems
+        if not isinstance(data, dict):
+            self.problem("", "must be a table")
+            data = {}
+        self.data = data
+        self.used: set[str] = set()
+
+    def problem(self, name: str, text: str) -> None:
+        self.problems.append(f"{self.key}.{name}: {text}" if name else f"{self.key}: {text}")
+
+    def get(self, name: str, kind: type | tuple, default: Any = None, required: bool = False) -> Any:
+        self.used.add(name)
+        if name not in self.data:
+            if required:
+                self.problem(name, "is required")
+            return default
+        value = self.data[name]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            self.problem(name, f"must be a {_TYPE_WORDS.get(names, names)}, not {value!r}")
+            return default
+        return value
+
+    def text(self, name: str, default: str | None = None, required: bool = False) -> str | None:
+        value = self.get(name, str, default, required)
+        if required and value is not None and not value.strip():
+            self.problem(name, "must not be empty")
+        return value
+
+    def texts(self, name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        value = self.get(name, list, list(default))
+        if not all(isinstance(v, str) for v in value):
+            self.problem(name, "must be a list of strings")
+            return default
+        return tuple(value)
+
+    def positive(self, name: str, kind: type, default: float) -> Any:
+        value = self.get(name, kind, default)
+        if value <= 0:
+            self.problem(name, "must be greater than 0")
+            return default
+        return value
+
+    def reject_unknown(self) -> None:
+        for name in self.data:
+            if name not in self.used:
+                self.problem(name, "unknown key (misspelt?)")
+
+
+_TYPE_WORDS = {"str": "string", "int": "whole number", "float": "number", "bool": "true or false",
+               "list": "list", "dict": "table"}
+
+
+def _build(raw: dict, source: str, problems: list[str]) -> Config:
+    top = _Table(raw, "(top level)", problems)
+    server = _server(_Table(top.get("server", dict, {}), "server", problems))
+    smartertrack = _Table(top.get("smartertrack", dict, {}), "smartertrack", problems)
+    password = smartertrack.text("web_service_password", required=True) or ""
+    smartertrack.reject_unknown()
+    directories = _directories(top.get("directory", list, []), problems)
+    attributes = _attributes(_Table(top.get("attributes", dict, {}), "attributes", problems))
+    messages = _messages(_Table(top.get("messages", dict, {}), "messages", problems))
+    login_table = _Table(top.get("login", dict, {}), "login", problems)
+    login = LoginSettings(
+        sso_allow_must_change=login_table.get("sso_allow_must_change", bool, False),
+        sso_allow_password_expired=login_table.get("sso_allow_password_expired", bool, False),
+    )
+    login_table.reject_unknown()
+    logging_table = _Table(top.get("logging", dict, {}), "logging", problems)
+    log_level = (logging_table.text("level", "INFO") or "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        logging_table.problem("level", "must be one of DEBUG, INFO, WARNING, ERROR")
+    logging_table.reject_unknown()
+    top.reject_unknown()
+    return Config(server=server, web_service_password=password, directories=directories,
+                  attributes=attributes, messages=messages, login=login, log_level=log_level, source=source)
+
+
+def _server(t: _Table) -> ServerSettings:
+    listen = t.text("listen", "127.0.0.1:8290") or "127.0.0.1:8290"
+    host, port = parse_listen(listen, t)
+    public_url = t.text("public_url") or f"http://{_url_host(host)}:{port}/ExternalProvider.asmx"
+    if urlsplit(public_url).scheme not in ("http", "https") or not urlsplit(public_url).netloc:
+        t.problem("public_url", f"must be an http:// or https:// URL, not {public_url!r}")
+    settings = ServerSettings(
+        host=host, port=port, public_url=public_url,
+        max_body_bytes=t.positive("max_body_bytes", int, 1024 * 1024),
+        max_variables=t.positive("max_variables", int, 1000),
+        threads=t.positive("threads", int, 16),
+    )
+    t.reject_unknown()
+    return settings
+
+
+def parse_listen(listen: str, t: _Table | None = None) -> tuple[str, int]:
+    """'host:port' or '[v6]:port' -> (host, port)."""
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if t is not None:
+            t.problem("listen", f"must be host:port, for example 127.0.0.1:8290, not {listen!r}")
+        return "127.0.0.1", 8290
+    return host, int(port)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _directories(entries: list, problems: list[str]) -> tuple[DirectorySettings, ...]:
+    if not entries:
+        return ()
+    result = []
+    for index, entry in enumerate(entries):
+        t = _Table(entry, f"directory[{index}]", problems)
+        result.append(_directory(t, index))
+        t.reject_unknown()
+    names = [d.name.lower() for d in result]
+    for name in {n for n in names if names.count(n) > 1}:
+        problems.append(f"directory: the name {name!r} is used twice")
+    if sum(d.default for d in result) > 1:
+        problems.append("directory: more than one directory has default = true")
+    _claims_unique([(d.name, d.netbios_domain) for d in result if d.netbios_domain], "netbios_domain", problems)
+    _claims_unique([(d.name, s) for d in result for s in d.upn_suffixes], "upn_suffixes", problems)
+    return tuple(result)
+
+
+def _claims_unique(claims: list[tuple[str, str]], key: str, problems: list[str]) -> None:
+    seen: dict[str, str] = {}
+    for name, claim in claims:
+        if claim.lower() in seen and seen[claim.lower()] != name:
+            problems.append(f"directory.{key}: {claim!r} is claimed by both {seen[claim.lower()]!r} and {name!r}")
+        seen[claim.lower()] = name
+
+
+def _directory(t: _Table, index: int) -> DirectorySettings:
+    kind = t.text("type", required=True)
+    if kind is not None and kind not in DIRECTORY_TYPES:
+        t.problem("type", f"must be one of {', '.join(DIRECTORY_TYPES)}, not {kind!r}")
+        kind = None
+    urls = t.texts("urls")
+    if not urls:
+        t.problem("urls", 'is required: a list such as ["ldaps://dc1.example.com"]')
+    start_tls = t.get("start_tls", bool, False)
+    allow_plaintext = t.get("allow_plaintext", bool, False)
+    for url in urls:
+        _check_url(t, url, start_tls, allow_plaintext)
+    ca_file = t.text("ca_file")
+    if ca_file and not Path(ca_file).is_file():
+        t.problem("ca_file", f"file not found: {ca_file}")
+    bind_dn = t.text("bind_dn", "") or ""
+    bind_password = t.text("bind_password", "") or ""
+    if bind_dn and not bind_password:
+        t.problem("bind_password", "is required when bind_dn is set")
+    if not bind_dn:
+        t.problem("bind_dn", "is required: the service account that searches for users")
+    user_filter = t.text("user_filter") or DEFAULT_USER_FILTERS.get(kind or "ldap")
+    _check_user_filter(t, user_filter)
+    netbios = t.text("netbios_domain")
+    suffixes = tuple(s.lstrip("@").lower() for s in t.texts("upn_suffixes"))
+    settings = DirectorySettings(
+        name=t.text("name", f"directory{index + 1}") or f"directory{index + 1}",
+        type=kind or "ldap",
+        urls=urls,
+        base_dn=t.text("base_dn", required=True) or "",
+        bind_dn=bind_dn,
+        bind_password=bind_password,
+        ca_file=ca_file,
+        start_tls=start_tls,
+        allow_plaintext=allow_plaintext,
+        connect_timeout=t.positive("connect_timeout", float, 5.0),
+        timeout=t.positive("timeout", float, 10.0),
+        netbios_domain=netbios.upper() if netbios else None,
+        upn_suffixes=suffixes,
+        user_filter=user_filter,
+        default=t.get("default", bool, False),
+        retry_down_after=t.positive("retry_down_after", float, 30.0),
+        ppolicy_default_dn=t.text("ppolicy_default_dn"),
+    )
+    return settings
+
+
+def _check_url(t: _Table, url: str, start_tls: bool, allow_plaintext: bool) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("ldap", "ldaps") or not parts.hostname:
+        t.problem("urls", f"{url!r} is not an ldap:// or ldaps:// URL with a host")
+        return
+    try:
+        parts.port
+    except ValueError:
+        t.problem("urls", f"{url!r} has an invalid port")
+    if parts.scheme == "ldaps" and start_tls:
+        t.problem("start_tls", f"{url!r} is already TLS (ldaps://); start_tls is for ldap:// URLs")
+    if parts.scheme == "ldap" and not start_tls and not allow_plaintext:
+        t.problem("urls", f"{url!r} would send passwords in clear text: use ldaps://, or set "
+                          "start_tls = true, or (not recommended) allow_plaintext = true")
+
+
+def _check_user_filter(t: _Table, user_filter: str) -> None:
+    if not (user_filter.startswith("(") and user_filter.endswith(")")):
+        t.problem("user_filter", "must be an LDAP filter in parentheses")
+    if user_filter.count("(") != user_filter.count(")"):
+        t.problem("user_filter", "has unbalanced parentheses")
+    fields = set(_USER_FILTER_FIELDS.findall(user_filter))
+    if not fields & {"user", "upn"}:
+        t.problem("user_filter", "must contain {user} or {upn}")
+    if fields - {"user", "upn"}:
+        t.problem("user_filter", f"unknown placeholders: {', '.join(sorted(fields - {'user', 'upn'}))}; "
+                                 "only {user} and {upn} exist")
+
+
+def _attributes(t: _Table) -> Mapping[str, tuple[str, ...]]:
+    mapping = dict(DEFAULT_ATTRIBUTES)
+    for name in t.data:
+        if name not in ("EmailAddress", "DisplayName") and not name.startswith("cf_"):
+            t.problem(name, "must be EmailAddress, DisplayName or a cf_<Field> name")
+            t.used.add(name)
+            continue
+        value = t.get(name, (str, list))
+        candidates = (value,) if isinstance(value, str) else tuple(value or ())
+        if not candidates or not all(isinstance(c, str) and c.strip() for c in candidates):
+            t.problem(name, "must be an attribute name or a list of attribute names")
+            continue
+        mapping[name] = candidates
+    return MappingProxyType(mapping)
+
+
+def _messages(t: _Table) -> Mapping[str, str]:
+    messages = dict(DEFAULT_MESSAGES)
+    for key in DEFAULT_MESSAGES:
+        messages[key] = t.text(key, DEFAULT_MESSAGES[key]) or DEFAULT_MESSAGES[key]
+    t.reject_unknown()
+    return MappingProxyType(messages)

@@ -1,0 +1,352 @@
+"""Finding a user, verifying a password, and reading an account's state, for AD and for OpenLDAP.
+
+Three kinds of outcome, kept apart: an AccountState (the user's business: OK, wrong password, locked,
+...), DirectoryUnavailable (infrastructure), and exceptions (bugs).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Iterable, Mapping
+
+from cachetools import TTLCache
+from ldap3 import BASE, SUBTREE, Connection
+from ldap3.core.exceptions import LDAPException
+
+from ..config import DirectorySettings
+from .connections import ConnectionPool, Connector, DirectoryUnavailable, describe_error, describe_result
+from .names import LoginName, user_search_filter
+
+log = logging.getLogger("ssobridge.directory")
+
+PPOLICY_OID = "1.3.6.1.4.1.42.2.27.8.5.1"
+
+
+class AccountState(enum.Enum):
+    """What the directory says about an account; the values are the [messages] keys."""
+
+    OK = "login_ok"
+    WRONG_CREDENTIALS = "wrong_credentials"
+    DISABLED = "account_disabled"
+    LOCKED = "account_locked"
+    ACCOUNT_EXPIRED = "account_expired"
+    PASSWORD_EXPIRED = "password_expired"
+    MUST_CHANGE = "must_change_password"
+    LOGON_RESTRICTED = "logon_restricted"
+
+
+class AmbiguousUser(Exception):
+    """The user_filter matched more than one entry: a configuration problem, never a login."""
+
+
+@dataclass(frozen=True)
+class UserEntry:
+    dn: str
+    attributes: Mapping[str, tuple[bytes, ...]]  # lower-case attribute name -> raw values
+
+    def texts(self, name: str) -> list[str]:
+        """The attribute's values that are text; binary values are never returned."""
+        values = []
+        for raw in self.attributes.get(name.lower(), ()):
+            try:
+                values.append(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                continue
+        return values
+
+    def first_text(self, name: str) -> str | None:
+        values = [v for v in self.texts(name) if v.strip()]
+        return values[0] if values else None
+
+    def first_int(self, name: str) -> int | None:
+        value = self.first_text(name)
+        try:
+            return int(value) if value is not None else None
+        except ValueError:
+            return None
+
+
+# --- Active Directory ----------------------------------------------------------------------------
+
+# The "data NNN" sub-code of an AD bind error (result 49). AD reveals all but 775 only for a right password.
+AD_BIND_SUBCODES = {
+    "525": AccountState.WRONG_CREDENTIALS,  # no such user
+    "52e": AccountState.WRONG_CREDENTIALS,
+    "530": AccountState.LOGON_RESTRICTED,  # not permitted to log on at this time
+    "531": AccountState.LOGON_RESTRICTED,  # not permitted to log on at this workstation
+    "532": AccountState.PASSWORD_EXPIRED,
+    "533": AccountState.DISABLED,
+    "701": AccountState.ACCOUNT_EXPIRED,
+    "773": AccountState.MUST_CHANGE,
+    "775": AccountState.LOCKED,
+}
+_AD_SUBCODE = re.compile(r"\bdata ([0-9a-f]{3,8})\b", re.IGNORECASE)
+
+UF_ACCOUNTDISABLE = 0x2
+UF_LOCKOUT = 0x10
+UF_PASSWORD_EXPIRED = 0x800000
+AD_NEVER = (0, 0x7FFFFFFFFFFFFFFF)
+AD_STATE_ATTRIBUTES = ("userAccountControl", "lockoutTime", "accountExpires", "pwdLastSet",
+                       "msDS-User-Account-Control-Computed")
+
+
+def ad_bind_state(result: Mapping) -> AccountState | None:
+    """The state an AD bind result reveals; None when the result is not about the credentials."""
+    if result.get("result") == 0:
+        return AccountState.OK
+    if result.get("result") != 49:
+        return None
+    match = _AD_SUBCODE.search(result.get("message") or "")
+    code = match.group(1).lower() if match else "52e"
+    return AD_BIND_SUBCODES.get(code, AccountState.WRONG_CREDENTIALS)
+
+
+def ad_account_state(entry: UserEntry, now: datetime) -> AccountState:
+    """Read from the entry what a bind would reveal, for a sign-on without a password."""
+    control = entry.first_int("userAccountControl") or 0
+    computed = entry.first_int("msDS-User-Account-Control-Computed")
+    if control & UF_ACCOUNTDISABLE:
+        return AccountState.DISABLED
+    locked = computed & UF_LOCKOUT if computed is not None else (entry.first_int("lockoutTime") or 0) > 0
+    if locked:
+        return AccountState.LOCKED
+    expires = entry.first_int("accountExpires")
+    if expires is not None and expires not in AD_NEVER and filetime_to_datetime(expires) <= now:
+        return AccountState.ACCOUNT_EXPIRED
+    if entry.first_int("pwdLastSet") == 0:
+        return AccountState.MUST_CHANGE
+    if computed is not None and computed & UF_PASSWORD_EXPIRED:
+        return AccountState.PASSWORD_EXPIRED
+    return AccountState.OK
+
+
+def filetime_to_datetime(filetime: int) -> datetime:
+    """AD time: 100-ns intervals since 1601-01-01 UTC."""
+    seconds = filetime / 10_000_000 - 11_644_473_600
+    return datetime.fromtimestamp(max(seconds, -62_135_596_800 + 86_400), tz=timezone.utc)
+
+
+# --- OpenLDAP password policy (draft-behera-ldap-password-policy) --------------------------------
+
+PPOLICY_ERRORS = {
+    0: AccountState.PASSWORD_EXPIRED,  # passwordExpired
+    1: AccountState.LOCKED,  # accountLocked
+    2: AccountState.MUST_CHANGE,  # changeAfterReset
+}
+PPOLICY_STATE_ATTRIBUTES = ("pwdAccountLockedTime", "pwdReset", "pwdChangedTime", "pwdPolicySubentry")
+# pwdAccountLockedTime with this value means locked by an administrator until unlocked: disabled.
+PPOLICY_ADMIN_LOCK = "000001010000Z"
+
+
+def ppolicy_error(result: Mapping) -> int | None:
+    """The error field of the password-policy response control, if the server sent one."""
+    control = (result.get("controls") or {}).get(PPOLICY_OID)
+    value = control.get("value") if isinstance(control, dict) else None
+    return decode_ppolicy_response(value) if value else None
+
+
+def decode_ppolicy_response(value: bytes) -> int | None:
+    """PasswordPolicyResponseValue ::= SEQUENCE { warning [0] ... OPTIONAL, error [1] ENUMERATED OPTIONAL }."""
+    tag, body, _ = _ber_element(value, 0)
+    if tag != 0x30:
+        return None
+    position = 0
+    while position < len(body):
+        tag, content, position = _ber_element(body, position)
+        if tag == 0x81:
+            return int.from_bytes(content, "big") if content else None
+    return None
+
+
+def _ber_element(data: bytes, position: int) -> tuple[int, bytes, int]:
+    tag = data[position]
+    length = data[position + 1]
+    position += 2
+    if length & 0x80:
+        count = length & 0x7F
+        length = int.from_bytes(data[position:position + count], "big")
+        position += count
+    return tag, data[position:position + length], position + length
+
+
+def ppolicy_bind_state(result: Mapping, entry: UserEntry) -> AccountState | None:
+    code = result.get("result")
+    error = ppolicy_error(result)
+    if code == 0:
+        return AccountState.MUST_CHANGE if error == 2 else AccountState.OK
+    if code != 49:
+        return None
+    state = PPOLICY_ERRORS.get(error, AccountState.WRONG_CREDENTIALS)
+    if state is AccountState.LOCKED and entry.first_text("pwdAccountLockedTime") == PPOLICY_ADMIN_LOCK:
+        return AccountState.DISABLED
+    return state
+
+
+def generalized_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value[:14], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    max_age: int = 0  # seconds; 0 = passwords never expire
+    lockout_duration: int = 0  # seconds; 0 = locked until an administrator unlocks
+
+
+def ppolicy_account_state(entry: UserEntry, policy: PasswordPolicy, now: datetime) -> AccountState:
+    locked_at = entry.first_text("pwdAccountLockedTime")
+    if locked_at == PPOLICY_ADMIN_LOCK:
+        return AccountState.DISABLED
+    if locked_at:
+        since = generalized_time(locked_at)
+        if policy.lockout_duration == 0 or since is None or (now - since).total_seconds() < policy.lockout_duration:
+            return AccountState.LOCKED
+    if (entry.first_text("pwdReset") or "").upper() == "TRUE":
+        return AccountState.MUST_CHANGE
+    changed = generalized_time(entry.first_text("pwdChangedTime"))
+    if policy.max_age and changed and (now - changed).total_seconds() > policy.max_age:
+        return AccountState.PASSWORD_EXPIRED
+    return AccountState.OK
+
+
+# --- the directory ------------------------------------------------------------------------------
+
+class Directory:
+    """One configured directory: its servers, its service account, and the questions asked of it."""
+
+    def __init__(self, settings: DirectorySettings, attributes: Iterable[str] = ()):
+        self.settings = settings
+        connector = Connector(settings)
+        self._service = ConnectionPool(connector, bind_as_service=True)
+        self._binds = ConnectionPool(connector, bind_as_service=False)
+        state = AD_STATE_ATTRIBUTES if settings.is_active_directory else PPOLICY_STATE_ATTRIBUTES
+        self._attributes = sorted({*attributes, *state}, key=str.lower)
+        self._policies: TTLCache = TTLCache(maxsize=64, ttl=300)
+        self._policies_lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    def claims(self, name: LoginName) -> bool:
+        """Whether a username typed with this DOMAIN\\ or @suffix belongs here (plain names: see DirectorySet)."""
+        if name.domain is not None:
+            return (self.settings.netbios_domain or "").lower() == name.domain.lower()
+        if name.suffix is not None:
+            return name.suffix.lower() in self.settings.upn_suffixes
+        return False
+
+    def user_filter(self, name: LoginName) -> str:
+        suffixes = self.settings.upn_suffixes
+        return user_search_filter(self.settings.user_filter, name, suffixes[0] if suffixes else None)
+
+    def find_user(self, name: LoginName) -> UserEntry | None:
+        """The one entry the user_filter finds; None for nobody; AmbiguousUser for several."""
+        search_filter = self.user_filter(name)
+        entries = self._search(self.settings.base_dn, SUBTREE, search_filter, self._attributes, size_limit=2)
+        if len(entries) > 1:
+            raise AmbiguousUser(f"user_filter {search_filter} matches more than one entry: "
+                                f"{entries[0].dn!r}, {entries[1].dn!r}")
+        return entries[0] if entries else None
+
+    def verify_password(self, entry: UserEntry, password: bytes) -> AccountState:
+        """Exactly one bind as the user's DN. A network failure here is never retried: a retry could
+        count a wrong password twice toward the account's lockout."""
+        with self._binds.connection() as connection:
+            connection.user = entry.dn
+            connection.password = password  # bytes: sent as typed, no SASLprep
+            controls = None if self.settings.is_active_directory else [(PPOLICY_OID, False, None)]
+            try:
+                connection.bind(read_server_info=False, controls=controls)
+            except (LDAPException, OSError) as e:
+                raise DirectoryUnavailable(f"bind failed: {describe_error(e)}") from None
+            result = connection.result or {}
+        if self.settings.is_active_directory:
+            state = ad_bind_state(result)
+        else:
+            state = ppolicy_bind_state(result, entry)
+        if state is None:
+            raise DirectoryUnavailable(f"unexpected bind result {describe_result(result)}")
+        return state
+
+    def account_state(self, entry: UserEntry) -> AccountState:
+        """The account's state read from its attributes, for single sign-on (no password to bind with)."""
+        now = datetime.now(timezone.utc)
+        if self.settings.is_active_directory:
+            return ad_account_state(entry, now)
+        return ppolicy_account_state(entry, self._password_policy(entry), now)
+
+    def _password_policy(self, entry: UserEntry) -> PasswordPolicy:
+        policy_dn = entry.first_text("pwdPolicySubentry") or self.settings.ppolicy_default_dn
+        if not policy_dn:
+            return PasswordPolicy()
+        with self._policies_lock:
+            cached = self._policies.get(policy_dn.lower())
+        if cached is not None:
+            return cached
+        entries = self._search(policy_dn, BASE, "(objectClass=*)", ["pwdMaxAge", "pwdLockoutDuration"])
+        policy = PasswordPolicy(max_age=entries[0].first_int("pwdMaxAge") or 0,
+                                lockout_duration=entries[0].first_int("pwdLockoutDuration") or 0) \
+            if entries else PasswordPolicy()
+        with self._policies_lock:
+            self._policies[policy_dn.lower()] = policy
+        return policy
+
+    def _search(self, base: str, scope: str, search_filter: str, attributes: list[str],
+                size_limit: int = 0) -> list[UserEntry]:
+        """Search as the service account; a reused connection that fails is retried once on a new one."""
+        for fresh in (False, True):
+            try:
+                with self._service.connection(fresh=fresh) as connection:
+                    connection.search(base, search_filter, scope, attributes=attributes, size_limit=size_limit,
+                                      time_limit=int(self.settings.timeout) or 1)
+                    return self._entries(connection, base)
+            except (LDAPException, OSError) as e:
+                if fresh:
+                    raise DirectoryUnavailable(f"search failed: {describe_error(e)}") from None
+                log.info("event=directory_retry directory=%s reason=%r", self.name, describe_error(e))
+        raise AssertionError("unreachable")
+
+    def _entries(self, connection: Connection, base: str) -> list[UserEntry]:
+        result = connection.result or {}
+        # 4 = sizeLimitExceeded: more entries than asked for, which find_user reports as ambiguous.
+        if result.get("result") not in (0, 4):
+            if result.get("result") == 32:
+                raise DirectoryUnavailable(f"the base DN {base!r} does not exist (noSuchObject)")
+            raise DirectoryUnavailable(f"search refused: {describe_result(result)}")
+        return [
+            UserEntry(item["dn"], {k.lower(): tuple(v) for k, v in item.get("raw_attributes", {}).items()})
+            for item in connection.response or ()
+            if item.get("type") == "searchResEntry"
+        ]
+
+    def close(self) -> None:
+        self._service.close()
+        self._binds.close()
+
+
+class DirectorySet:
+    """All configured directories, and which one answers for a typed username."""
+
+    def __init__(self, directories: list[Directory]):
+        self.directories = directories
+        self.default = next((d for d in directories if d.settings.default), directories[0] if directories else None)
+
+    def route(self, name: LoginName) -> Directory | None:
+        if name.domain is None and name.suffix is None:
+            return self.default
+        return next((d for d in self.directories if d.claims(name)), None)
+
+    def close(self) -> None:
+        for directory in self.directories:
+            directory.close()

@@ -1,0 +1,145 @@
+"""The HTTP side of the endpoint: one URL, any path, SOAP 1.1 and 1.2, ?wsdl, and the guards.
+
+Requests that cannot be SOAP for us are refused here, fast and plainly, before spyne sees them: an
+empty or oversized body, any DOCTYPE (SOAP forbids DTDs), a content type that is not SOAP. Bodies
+are never logged.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from html import escape
+from importlib import resources
+from typing import Callable, Iterable
+
+from lxml import etree
+from spyne.server.wsgi import WsgiApplication
+
+from ..providers import OPERATIONS
+from .soap import NS, make_applications
+
+log = logging.getLogger("ssobridge.http")
+
+SOAP11_ENVELOPE = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP12_ENVELOPE = "http://www.w3.org/2003/05/soap-envelope"
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+# No DTDs, no entities, no network, no huge trees: the envelope is data, never instructions.
+_PARSER = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False)
+_WSDL_ADDRESS = re.compile(r'(<(?:soap|soap12|http):address location=")[^"]*(")')
+
+StartResponse = Callable[..., object]
+
+
+def load_wsdl(public_url: str) -> bytes:
+    """The WSDL ASMX publishes for these operations, with our public URL as the address."""
+    text = resources.files("ssobridge").joinpath("wsdl/ExternalProvider.asmx.wsdl").read_text(encoding="utf-8")
+    return _WSDL_ADDRESS.sub(lambda m: m.group(1) + escape(public_url, quote=True) + m.group(2), text).encode("utf-8")
+
+
+class Endpoint:
+    """The WSGI application SmarterTrack talks to."""
+
+    def __init__(self, bridge, public_url: str, max_body_bytes: int, max_variables: int):
+        soap11, soap12 = make_applications(bridge, max_variables)
+        self._soap11 = WsgiApplication(soap11)
+        self._soap12 = WsgiApplication(soap12)
+        self._wsdl = load_wsdl(public_url)
+        self._max_body = max_body_bytes
+
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method in ("GET", "HEAD"):
+            return self._get(environ, start_response)
+        if method != "POST":
+            return _plain(start_response, "405 Method Not Allowed", "Use POST for SOAP calls, GET ?wsdl for the WSDL.",
+                          [("Allow", "GET, HEAD, POST")])
+        soap12 = "application/soap+xml" in environ.get("CONTENT_TYPE", "").lower()
+        body, problem = self._read_body(environ)
+        if problem:
+            status, text = problem
+            log.warning("event=request_refused status=%s reason=%r remote=%s", status[:3], text,
+                        environ.get("REMOTE_ADDR"))
+            return _fault(start_response, status, text, soap12)
+        content_type = environ.get("CONTENT_TYPE", "").lower()
+        if not (soap12 or content_type.startswith("text/xml")):
+            return _fault(start_response, "415 Unsupported Media Type",
+                          "Content-Type must be text/xml (SOAP 1.1) or application/soap+xml (SOAP 1.2).", soap12)
+        problem = _check_envelope(body, soap12)
+        if problem:
+            return _fault(start_response, "400 Bad Request", problem, soap12)
+        environ = dict(environ, **{"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body)),
+                                   "QUERY_STRING": ""})
+        return (self._soap12 if soap12 else self._soap11)(environ, start_response)
+
+    def _get(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("QUERY_STRING", "").lower().split("&")[0] in ("wsdl", "wsdl="):
+            start_response("200 OK", [("Content-Type", "text/xml; charset=utf-8"),
+                                      ("Content-Length", str(len(self._wsdl)))])
+            return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [self._wsdl]
+        return _plain(start_response, "200 OK", "ssobridge: SmarterTrack external provider web service. "
+                                                "POST SOAP 1.1 or 1.2 here; the WSDL is at ?wsdl.")
+
+    def _read_body(self, environ: dict) -> tuple[bytes, tuple[str, str] | None]:
+        length_header = environ.get("CONTENT_LENGTH") or ""
+        try:
+            length = int(length_header) if length_header else None
+        except ValueError:
+            return b"", ("400 Bad Request", "Invalid Content-Length.")
+        if length is not None and length > self._max_body:
+            return b"", ("413 Payload Too Large", f"Request body larger than {self._max_body} bytes.")
+        # Without a Content-Length (chunked), read one byte past the limit to know it was exceeded.
+        body = environ["wsgi.input"].read(length if length is not None else self._max_body + 1)
+        if len(body) > self._max_body:
+            return b"", ("413 Payload Too Large", f"Request body larger than {self._max_body} bytes.")
+        if not body.strip():
+            return b"", ("400 Bad Request", "Empty request body: a SOAP envelope was expected.")
+        if _DOCTYPE.search(body):
+            return b"", ("400 Bad Request", "DOCTYPE is not allowed in a SOAP message.")
+        return body, None
+
+
+def _check_envelope(body: bytes, soap12: bool) -> str | None:
+    """A short plain reason when the body is not a SOAP call of one of our operations."""
+    try:
+        root = etree.fromstring(body, _PARSER)
+    except etree.XMLSyntaxError as e:
+        return f"Malformed XML: {e.msg}"
+    envelope = SOAP12_ENVELOPE if soap12 else SOAP11_ENVELOPE
+    if root.tag != f"{{{envelope}}}Envelope":
+        return f"Not a SOAP {'1.2' if soap12 else '1.1'} envelope."
+    body_element = root.find(f"{{{envelope}}}Body")
+    call = next(iter(body_element), None) if body_element is not None else None
+    if call is None or not isinstance(call.tag, str):
+        return "The SOAP Body names no operation."
+    namespace, _, operation = call.tag[1:].partition("}")
+    if namespace != NS or operation not in OPERATIONS:
+        return f"Unknown operation {etree.QName(call).localname!r}; this service has {', '.join(OPERATIONS)}."
+    return None
+
+
+def _plain(start_response: StartResponse, status: str, text: str, headers: list | None = None) -> list[bytes]:
+    data = text.encode("utf-8")
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(data))),
+                            *(headers or [])])
+    return [data]
+
+
+def _fault(start_response: StartResponse, status: str, text: str, soap12: bool) -> list[bytes]:
+    """A SOAP fault envelope of the caller's SOAP version, with a plain message."""
+    message = escape(text, quote=False)
+    if soap12:
+        body = (f'<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="{SOAP12_ENVELOPE}"><soap:Body>'
+                f'<soap:Fault><soap:Code><soap:Value>soap:Sender</soap:Value></soap:Code><soap:Reason>'
+                f'<soap:Text xml:lang="en">{message}</soap:Text></soap:Reason></soap:Fault></soap:Body></soap:Envelope>')
+        content_type = "application/soap+xml; charset=utf-8"
+    else:
+        body = (f'<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="{SOAP11_ENVELOPE}"><soap:Body>'
+                f'<soap:Fault><faultcode>soap:Client</faultcode><faultstring>{message}</faultstring></soap:Fault>'
+                f'</soap:Body></soap:Envelope>')
+        content_type = "text/xml; charset=utf-8"
+    data = body.encode("utf-8")
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(data))),
+                            ("Connection", "close")])
+    return [data]

@@ -1,0 +1,153 @@
+"""The SOAP types and operations, shaped exactly as ASMX puts SmarterTrack.Connector types on the wire.
+
+Known spyne pitfalls handled here (see docs/protocol.md): every model carries the tempuri namespace,
+array items are named <string>, every bool is always set, and outgoing strings lose the characters
+XML 1.0 forbids. The service functions turn name=value lists into pairs, call Bridge.call, and turn
+the ProviderResult back; they never raise to spyne except with a deliberate, plain Fault.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Callable
+
+from spyne import Application, Array, Boolean, ComplexModel, Fault, ServiceBase, Unicode, rpc
+from spyne.protocol.soap import Soap11, Soap12
+
+from ..providers import Bridge
+from ..providers.base import ProviderResult
+
+NS = "http://tempuri.org/"
+
+log = logging.getLogger("ssobridge.soap")
+
+ArrayOfString = Array(Unicode, member_name="string").customize(type_name="ArrayOfString", __namespace__=NS)
+
+
+def _inputs(type_name: str) -> type[ComplexModel]:
+    return type(type_name, (ComplexModel,), {"__namespace__": NS, "_type_info": [("InputVariables", ArrayOfString)]})
+
+
+def _result(type_name: str, *extra: tuple[str, type]) -> type[ComplexModel]:
+    fields = [("Success", Boolean(min_occurs=1, nillable=False, default=False)), ("Message", Unicode), *extra]
+    return type(type_name, (ComplexModel,), {"__namespace__": NS, "_type_info": fields})
+
+
+class ExternalCustomFieldData(ComplexModel):
+    __namespace__ = NS
+    _type_info = [
+        ("CustomFieldName", Unicode),
+        ("DisplayWithInformationLookup", Boolean(min_occurs=1, nillable=False, default=False)),
+        ("ChangeListOptions", Boolean(min_occurs=1, nillable=False, default=False)),
+        ("ListOptions", ArrayOfString),
+        ("ChangeRequired", Boolean(min_occurs=1, nillable=False, default=False)),
+        ("NewRequiredValue", Boolean(min_occurs=1, nillable=False, default=False)),
+        ("ChangeVisible", Boolean(min_occurs=1, nillable=False, default=False)),
+        ("NewVisibleValue", Boolean(min_occurs=1, nillable=False, default=False)),
+    ]
+
+
+ArrayOfExternalCustomFieldData = Array(ExternalCustomFieldData).customize(
+    type_name="ArrayOfExternalCustomFieldData", __namespace__=NS)
+
+ExternalLoginProviderInputs = _inputs("ExternalLoginProviderInputs")
+ExternalCustomFieldProviderInputs = _inputs("ExternalCustomFieldProviderInputs")
+ExternalTicketProviderInputs = _inputs("ExternalTicketProviderInputs")
+ExternalChatProviderInputs = _inputs("ExternalChatProviderInputs")
+ExternalUserInfoProviderInputs = _inputs("ExternalUserInfoProviderInputs")
+ExternalEventProviderInputs = _inputs("ExternalEventProviderInputs")
+
+ExternalLoginProviderResult = _result("ExternalLoginProviderResult", ("OutputVariables", ArrayOfString))
+ExternalCustomFieldProviderResult = _result(
+    "ExternalCustomFieldProviderResult", ("OutputVariables", ArrayOfString),
+    ("CustomFieldDataItems", ArrayOfExternalCustomFieldData))
+ExternalTicketProviderResult = _result("ExternalTicketProviderResult", ("OutputVariables", ArrayOfString))
+ExternalChatProviderResult = _result("ExternalChatProviderResult", ("OutputVariables", ArrayOfString))
+ExternalUserInfoProviderResult = _result(
+    "ExternalUserInfoProviderResult", ("UserInfoHtml", Unicode), ("OutputVariables", ArrayOfString))
+ExternalEventProviderResult = _result("ExternalEventProviderResult")
+
+# Characters XML 1.0 does not allow; spyne would write them and .NET would reject the whole answer.
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_safe(text: str | None) -> str | None:
+    return _NOT_XML.sub("", text) if text is not None else None
+
+
+class TooManyVariables(Fault):
+    def __init__(self, limit: int):
+        super().__init__("Client.TooManyVariables", f"More than {limit} InputVariables.")
+
+
+def variable_pairs(inputs: ComplexModel | None, limit: int) -> list[tuple[str, str]]:
+    """name=value strings -> pairs, split on the first '='; nil items and items without '=' are ignored."""
+    items = getattr(inputs, "InputVariables", None) or []
+    if len(items) > limit:
+        raise TooManyVariables(limit)
+    pairs = []
+    for item in items:
+        if item is None or "=" not in item:
+            continue
+        name, _, value = item.partition("=")
+        pairs.append((name.strip(), value))
+    return pairs
+
+
+def make_applications(bridge: Bridge, max_variables: int) -> tuple[Application, Application]:
+    """Two spyne Applications, SOAP 1.1 and SOAP 1.2: one spyne Application speaks one SOAP version."""
+
+    def call(operation: str, inputs: ComplexModel | None, result_type: type[ComplexModel]) -> ComplexModel:
+        try:
+            pairs = variable_pairs(inputs, max_variables)
+            outcome = bridge.call(operation, pairs)
+        except Fault:
+            raise
+        except Exception:
+            # A bug: logged with its traceback here, and a plain fault to the caller (never the traceback).
+            log.exception("event=internal_error operation=%s", operation)
+            raise Fault("Server", "Internal error in ssobridge; the log has the details.") from None
+        return _to_wire(outcome, result_type)
+
+    class ExternalProviderService(ServiceBase):
+        @rpc(ExternalLoginProviderInputs, _returns=ExternalLoginProviderResult)
+        def Authenticate(ctx, inputs):
+            return call("Authenticate", inputs, ExternalLoginProviderResult)
+
+        @rpc(ExternalLoginProviderInputs, _returns=ExternalLoginProviderResult)
+        def GetSignInCookieInfo(ctx, inputs):
+            return call("GetSignInCookieInfo", inputs, ExternalLoginProviderResult)
+
+        @rpc(ExternalCustomFieldProviderInputs, _returns=ExternalCustomFieldProviderResult)
+        def GetCustomFieldOptions(ctx, inputs):
+            return call("GetCustomFieldOptions", inputs, ExternalCustomFieldProviderResult)
+
+        @rpc(ExternalTicketProviderInputs, _returns=ExternalTicketProviderResult)
+        def StartTicket(ctx, inputs):
+            return call("StartTicket", inputs, ExternalTicketProviderResult)
+
+        @rpc(ExternalChatProviderInputs, _returns=ExternalChatProviderResult)
+        def StartChat(ctx, inputs):
+            return call("StartChat", inputs, ExternalChatProviderResult)
+
+        @rpc(ExternalUserInfoProviderInputs, _returns=ExternalUserInfoProviderResult)
+        def GetUserDetails(ctx, inputs):
+            return call("GetUserDetails", inputs, ExternalUserInfoProviderResult)
+
+        @rpc(ExternalEventProviderInputs, _returns=ExternalEventProviderResult)
+        def NotifyEventFired(ctx, inputs):
+            return call("NotifyEventFired", inputs, ExternalEventProviderResult)
+
+    def application(protocol: Callable) -> Application:
+        return Application([ExternalProviderService], tns=NS, name="ExternalProvider",
+                           in_protocol=protocol(validator="lxml"), out_protocol=protocol())
+
+    return application(Soap11), application(Soap12)
+
+
+def _to_wire(outcome: ProviderResult, result_type: type[ComplexModel]) -> ComplexModel:
+    result = result_type(Success=outcome.success, Message=xml_safe(outcome.message))
+    if "OutputVariables" in result_type._type_info:
+        result.OutputVariables = [xml_safe(f"{name}={value}") for name, value in outcome.outputs]
+    return result
