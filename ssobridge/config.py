@@ -155,7 +155,7 @@ def _substitute(value: Any, key: str, env: _Environment, problems: list[str]) ->
             found = env.get(match.group(1))
             if found is None:
                 problems.append(f"{key}: ${{{match.group(1)}}} is not defined in the environment or in .env")
-                return ""
+                return match.group(0)  # left as is, so the one problem is not reported twice
             return found
         return _PLACEHOLDER.sub(replace, value)
     if isinstance(value, dict):

@@ -1,0 +1,124 @@
+"""The config file: validation lists every problem; ${NAME} comes from the environment or .env."""
+
+import pytest
+
+from ssobridge.config import DEFAULT_USER_FILTERS, ConfigError, load
+
+VALID = """
+[server]
+listen = "127.0.0.1:8290"
+public_url = "https://helpdesk-sso.example.com/ExternalProvider.asmx"
+
+[smartertrack]
+web_service_password = "${ST_PASSWORD}"
+
+[[directory]]
+name = "corp"
+type = "active_directory"
+urls = ["ldaps://dc1.example.test", "ldaps://dc2.example.test:636"]
+base_dn = "DC=example,DC=test"
+bind_dn = "svc@example.test"
+bind_password = "${BIND_PASSWORD}"
+netbios_domain = "example"
+upn_suffixes = ["Example.Test"]
+
+[attributes]
+"cf_Department" = ["department"]
+EmailAddress = "mail"
+"""
+
+
+def write(tmp_path, text, dotenv=None):
+    path = tmp_path / "ssobridge.toml"
+    path.write_text(text, encoding="utf-8")
+    if dotenv is not None:
+        (tmp_path / ".env").write_text(dotenv, encoding="utf-8")
+    return path
+
+
+def test_valid_config_with_secrets_from_environment_and_dotenv(tmp_path, monkeypatch):
+    monkeypatch.setenv("ST_PASSWORD", "from-env")
+    config = load(write(tmp_path, VALID, 'ST_PASSWORD="from-dotenv"\nBIND_PASSWORD="p$ss"\n'))
+    assert config.web_service_password == "from-env"  # the environment wins over .env
+    directory = config.directories[0]
+    assert directory.bind_password == "p$ss"  # a '$' that is not ${NAME} is literal
+    assert directory.netbios_domain == "EXAMPLE" and directory.upn_suffixes == ("example.test",)
+    assert directory.user_filter == DEFAULT_USER_FILTERS["active_directory"]
+    assert config.attributes["EmailAddress"] == ("mail",)
+    assert config.attributes["DisplayName"] == ("displayName", "cn")
+    assert config.attributes["cf_Department"] == ("department",)
+    assert config.server.max_body_bytes == 1024 * 1024 and config.server.max_variables == 1000
+
+
+def test_secrets_do_not_appear_in_the_config_repr(tmp_path, monkeypatch):
+    monkeypatch.setenv("ST_PASSWORD", "sekrit-st")
+    monkeypatch.setenv("BIND_PASSWORD", "sekrit-bind")
+    text = repr(load(write(tmp_path, VALID)))
+    assert "sekrit" not in text
+
+
+def test_undefined_variable_is_named(tmp_path, monkeypatch):
+    monkeypatch.delenv("ST_PASSWORD", raising=False)
+    monkeypatch.setenv("BIND_PASSWORD", "x")
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, VALID))
+    assert error.value.problems == [
+        "smartertrack.web_service_password: ${ST_PASSWORD} is not defined in the environment or in .env"]
+
+
+def test_every_problem_is_listed_with_its_key(tmp_path):
+    text = """
+[server]
+listen = "8290"
+[smartertrack]
+web_service_password = ""
+[[directory]]
+type = "novell"
+urls = ["ldap://dc1.example.test", "http://x"]
+base_dn = "DC=x"
+bind_dn = "cn=svc"
+connect_timeout = -1
+user_filter = "(uid={login})"
+colour = "blue"
+[attributes]
+Phone = "telephoneNumber"
+"""
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, text))
+    assert error.value.problems == [
+        "server.listen: must be host:port, for example 127.0.0.1:8290, not '8290'",
+        "smartertrack.web_service_password: must not be empty",
+        "directory[0].type: must be one of active_directory, ldap, not 'novell'",
+        "directory[0].urls: 'ldap://dc1.example.test' would send passwords in clear text: use ldaps://, "
+        "or set start_tls = true, or (not recommended) allow_plaintext = true",
+        "directory[0].urls: 'http://x' is not an ldap:// or ldaps:// URL with a host",
+        "directory[0].bind_password: is required when bind_dn is set",
+        "directory[0].user_filter: must contain {user} or {upn}",
+        "directory[0].user_filter: unknown placeholders: login; only {user} and {upn} exist",
+        "directory[0].connect_timeout: must be greater than 0",
+        "directory[0].colour: unknown key (misspelt?)",
+        "attributes.Phone: must be EmailAddress, DisplayName or a cf_<Field> name",
+    ]
+
+
+def test_start_tls_or_explicit_plaintext_makes_ldap_urls_acceptable(tmp_path):
+    base = VALID.replace("${ST_PASSWORD}", "x").replace("${BIND_PASSWORD}", "y")
+    for setting in ("start_tls = true", "allow_plaintext = true"):
+        text = base.replace('urls = ["ldaps://dc1.example.test", "ldaps://dc2.example.test:636"]',
+                            f'urls = ["ldap://dc1.example.test"]\n{setting}')
+        assert load(write(tmp_path, text)).directories[0].urls == ("ldap://dc1.example.test",)
+
+
+def test_missing_and_broken_files_are_reported_plainly(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load(tmp_path / "nope.toml")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(write(tmp_path, "[server\n"))
+
+
+def test_missing_ca_file_is_reported(tmp_path):
+    text = VALID.replace("${ST_PASSWORD}", "x").replace("${BIND_PASSWORD}", "y").replace(
+        'netbios_domain', 'ca_file = "/nonexistent/ca.pem"\nnetbios_domain')
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, text))
+    assert error.value.problems == ["directory[0].ca_file: file not found: /nonexistent/ca.pem"]

@@ -1,0 +1,46 @@
+"""Username forms and RFC 4515 escaping: pure logic."""
+
+import pytest
+
+from ssobridge.directory.names import LoginName, escape_filter_value, parse_login_name, user_search_filter
+
+AD_FILTER = "(&(objectCategory=person)(objectClass=user)(|(sAMAccountName={user})(userPrincipalName={upn})))"
+
+
+@pytest.mark.parametrize("typed, expected", [
+    ("EXAMPLE\\jdoe", LoginName("EXAMPLE\\jdoe", "jdoe", domain="EXAMPLE")),
+    ("example/jdoe", LoginName("example/jdoe", "jdoe", domain="example")),
+    ("jdoe@Example.Test", LoginName("jdoe@Example.Test", "jdoe", suffix="Example.Test")),
+    ("  jdoe  ", LoginName("jdoe", "jdoe")),
+    ("jörg", LoginName("jörg", "jörg")),
+])
+def test_username_forms_are_split(typed, expected):
+    assert parse_login_name(typed) == expected
+
+
+@pytest.mark.parametrize("typed", ["", "   ", "EXAMPLE\\", "\\jdoe", "@example.test", "jdoe@", "a" * 1025,
+                                   "jdoe\x00", "jd\noe"])
+def test_unusable_usernames_name_nobody(typed):
+    assert parse_login_name(typed) is None
+
+
+def test_filter_values_are_escaped_per_rfc_4515():
+    assert escape_filter_value("*)(uid=*)\\\x00") == "\\2a\\29\\28uid=\\2a\\29\\5c\\00"
+
+
+def test_user_filter_gets_user_and_upn_escaped_once():
+    name = parse_login_name("EXAMPLE\\a*b")
+    assert user_search_filter(AD_FILTER, name, "example.test") == (
+        "(&(objectCategory=person)(objectClass=user)"
+        "(|(sAMAccountName=a\\2ab)(userPrincipalName=a\\2ab@example.test)))")
+
+
+def test_upn_keeps_the_suffix_as_typed():
+    name = parse_login_name("Max.Mustermann@EXAMPLE.TEST")
+    assert user_search_filter("(userPrincipalName={upn})", name, "other.test") == \
+        "(userPrincipalName=Max.Mustermann@EXAMPLE.TEST)"
+
+
+def test_placeholder_text_inside_a_username_stays_text():
+    name = parse_login_name("{upn}")
+    assert user_search_filter("(|(uid={user})(mail={upn}))", name, None) == "(|(uid={upn})(mail={upn}))"
