@@ -20,14 +20,6 @@ def build(config: Config) -> tuple[Endpoint, DirectorySet]:
 
 
 def configure_logging(level: str) -> None:
-    """One line per event on stderr. spyne is silenced: it logs whole request bodies (passwords
-    included) for malformed requests and a traceback for every deliberate fault."""
+    """One line per event on stderr (spyne's own logging is silenced by the wire layer)."""
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    silence_spyne()
-
-
-def silence_spyne() -> None:
-    spyne = logging.getLogger("spyne")
-    spyne.setLevel(logging.CRITICAL + 1)
-    spyne.propagate = False

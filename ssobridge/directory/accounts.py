@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import re
 import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable, Mapping
 
 from cachetools import TTLCache
 from ldap3 import BASE, SUBTREE, Connection
-from ldap3.core.exceptions import LDAPException
 
 from ..config import DirectorySettings
-from .connections import ConnectionPool, Connector, DirectoryUnavailable, describe_error, describe_result
+from .connections import ConnectionPool, Connector, DirectoryUnavailable, describe_result
 from .names import LoginName, user_search_filter
 
 log = logging.getLogger("ssobridge.directory")
@@ -262,15 +261,15 @@ class Directory:
     def verify_password(self, entry: UserEntry, password: bytes) -> AccountState:
         """Exactly one bind as the user's DN. A network failure here is never retried: a retry could
         count a wrong password twice toward the account's lockout."""
-        with self._binds.connection() as connection:
+        controls = None if self.settings.is_active_directory else [(PPOLICY_OID, False, None)]
+
+        def bind(connection: Connection) -> dict:
             connection.user = entry.dn
             connection.password = password  # bytes: sent as typed, no SASLprep
-            controls = None if self.settings.is_active_directory else [(PPOLICY_OID, False, None)]
-            try:
-                connection.bind(read_server_info=False, controls=controls)
-            except (LDAPException, OSError) as e:
-                raise DirectoryUnavailable(f"bind failed: {describe_error(e)}") from None
-            result = connection.result or {}
+            connection.bind(read_server_info=False, controls=controls)
+            return connection.result or {}
+
+        result = self._binds.run(bind, retry_if_reused=False)
         if self.settings.is_active_directory:
             state = ad_bind_state(result)
         else:
@@ -304,18 +303,13 @@ class Directory:
 
     def _search(self, base: str, scope: str, search_filter: str, attributes: list[str],
                 size_limit: int = 0) -> list[UserEntry]:
-        """Search as the service account; a reused connection that fails is retried once on a new one."""
-        for fresh in (False, True):
-            try:
-                with self._service.connection(fresh=fresh) as connection:
-                    connection.search(base, search_filter, scope, attributes=attributes, size_limit=size_limit,
-                                      time_limit=int(self.settings.timeout) or 1)
-                    return self._entries(connection, base)
-            except (LDAPException, OSError) as e:
-                if fresh:
-                    raise DirectoryUnavailable(f"search failed: {describe_error(e)}") from None
-                log.info("event=directory_retry directory=%s reason=%r", self.name, describe_error(e))
-        raise AssertionError("unreachable")
+        """Search as the service account."""
+        def search(connection: Connection) -> list[UserEntry]:
+            connection.search(base, search_filter, scope, attributes=attributes, size_limit=size_limit,
+                              time_limit=math.ceil(self.settings.timeout))
+            return self._entries(connection, base)
+
+        return self._service.run(search, retry_if_reused=True)
 
     def _entries(self, connection: Connection, base: str) -> list[UserEntry]:
         result = connection.result or {}

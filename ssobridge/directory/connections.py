@@ -7,15 +7,15 @@ reused across requests because a TLS handshake costs more than the search and th
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import select
 import socket
 import ssl
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, TypeVar
 from urllib.parse import urlsplit
 
 from ldap3 import NONE, SYNC, Connection, Server, Tls
@@ -24,6 +24,8 @@ from ldap3.core.exceptions import LDAPException
 from ..config import DirectorySettings
 
 log = logging.getLogger("ssobridge.directory")
+
+T = TypeVar("T")
 
 
 class DirectoryUnavailable(Exception):
@@ -74,7 +76,9 @@ class Connector:
         settings = self.settings
         connection = Connection(
             server, client_strategy=SYNC, auto_bind="NONE", raise_exceptions=False, read_only=True,
-            auto_referrals=False, check_names=False, receive_timeout=settings.timeout,
+            auto_referrals=False, check_names=False,
+            # ldap3 packs this into SO_RCVTIMEO as a whole number of seconds.
+            receive_timeout=max(1, math.ceil(settings.timeout)),
         )
         try:
             connection.open(read_server_info=False)
@@ -133,19 +137,34 @@ class ConnectionPool:
         self._bind_as_service = bind_as_service
         self._idle: queue.LifoQueue[Connection] = queue.LifoQueue(maxsize=size)
 
-    @contextmanager
-    def connection(self, fresh: bool = False) -> Iterator[Connection]:
-        """A live connection for the caller alone; it goes back to the pool unless something broke.
+    def run(self, operation: Callable[[Connection], T], retry_if_reused: bool) -> T:
+        """Do `operation` on a connection of our own and give the connection back afterwards.
 
-        fresh=True skips the idle ones: for the one retry after a reused connection failed.
+        A reused connection may have been dropped by the server while idle; with retry_if_reused the
+        operation is then tried once more on a new connection. Network failures become
+        DirectoryUnavailable; a connection that failed is closed, never given back.
         """
-        idle = None if fresh else self._take_idle()
-        connection = idle or self._connector.open(self._bind_as_service)
-        try:
-            yield connection
-        except BaseException:
-            _close_quietly(connection)
-            raise
+        connection = self._take_idle()
+        reused = connection is not None
+        while True:
+            connection = connection or self._connector.open(self._bind_as_service)
+            try:
+                outcome = operation(connection)
+            except (LDAPException, OSError, ssl.SSLError) as e:
+                _close_quietly(connection)
+                if reused and retry_if_reused:
+                    log.info("event=directory_retry directory=%s reason=%r", self._connector.settings.name,
+                             describe_error(e))
+                    connection, reused = None, False
+                    continue
+                raise DirectoryUnavailable(describe_error(e)) from None
+            except BaseException:
+                _close_quietly(connection)
+                raise
+            self._give_back(connection)
+            return outcome
+
+    def _give_back(self, connection: Connection) -> None:
         if connection.closed:
             return
         try:

@@ -105,7 +105,7 @@ def _check_envelope(body: bytes, soap12: bool) -> str | None:
     try:
         root = etree.fromstring(body, _PARSER)
     except etree.XMLSyntaxError as e:
-        return f"Malformed XML: {e.msg}"
+        return f"Malformed XML: {e.msg.strip()}"
     envelope = SOAP12_ENVELOPE if soap12 else SOAP11_ENVELOPE
     if root.tag != f"{{{envelope}}}Envelope":
         return f"Not a SOAP {'1.2' if soap12 else '1.1'} envelope."
@@ -132,7 +132,8 @@ def _fault(start_response: StartResponse, status: str, text: str, soap12: bool) 
     if soap12:
         body = (f'<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="{SOAP12_ENVELOPE}"><soap:Body>'
                 f'<soap:Fault><soap:Code><soap:Value>soap:Sender</soap:Value></soap:Code><soap:Reason>'
-                f'<soap:Text xml:lang="en">{message}</soap:Text></soap:Reason></soap:Fault></soap:Body></soap:Envelope>')
+                f'<soap:Text xml:lang="en">{message}</soap:Text></soap:Reason></soap:Fault>'
+                f'</soap:Body></soap:Envelope>')
         content_type = "application/soap+xml; charset=utf-8"
     else:
         body = (f'<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="{SOAP11_ENVELOPE}"><soap:Body>'

@@ -95,8 +95,17 @@ def variable_pairs(inputs: ComplexModel | None, limit: int) -> list[tuple[str, s
     return pairs
 
 
+def silence_spyne() -> None:
+    """spyne logs the whole body of a malformed request (passwords included) and a traceback for
+    every deliberate fault; ssobridge logs its own one-line events instead."""
+    spyne = logging.getLogger("spyne")
+    spyne.setLevel(logging.CRITICAL + 1)
+    spyne.propagate = False
+
+
 def make_applications(bridge: Bridge, max_variables: int) -> tuple[Application, Application]:
     """Two spyne Applications, SOAP 1.1 and SOAP 1.2: one spyne Application speaks one SOAP version."""
+    silence_spyne()
 
     def call(operation: str, inputs: ComplexModel | None, result_type: type[ComplexModel]) -> ComplexModel:
         try:

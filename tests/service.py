@@ -1,0 +1,147 @@
+"""Running ssobridge as an operator would (`python -m ssobridge serve --config FILE`), and a plain
+Python SOAP client for the tests that look at raw HTTP. The .NET client is in tests/dotnet_client.py.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from lxml import etree
+
+NS = "http://tempuri.org/"
+SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
+WEB_SERVICE_PASSWORD = "st-secret-Passw0rd"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def directory_toml(name: str, kind: str, urls: list[str], base_dn: str, bind_dn: str, bind_password: str,
+                   ca_file: str | None = None, **extra) -> str:
+    lines = ["[[directory]]", f"name = {toml_string(name)}", f"type = {toml_string(kind)}",
+             "urls = [" + ", ".join(toml_string(u) for u in urls) + "]", f"base_dn = {toml_string(base_dn)}",
+             f"bind_dn = {toml_string(bind_dn)}", f"bind_password = {toml_string(bind_password)}"]
+    if ca_file:
+        lines.append(f"ca_file = {toml_string(ca_file)}")
+    for key, value in extra.items():
+        if isinstance(value, bool):
+            lines.append(f"{key} = {'true' if value else 'false'}")
+        elif isinstance(value, (int, float)):
+            lines.append(f"{key} = {value}")
+        elif isinstance(value, list):
+            lines.append(f"{key} = [" + ", ".join(toml_string(v) for v in value) + "]")
+        else:
+            lines.append(f"{key} = {toml_string(value)}")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Service:
+    """A running `ssobridge serve`; its log is kept in a file so tests can read what it wrote."""
+
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_service(workdir: Path, body: str, password: str = WEB_SERVICE_PASSWORD) -> Service:
+    """Write a config (a [server] and [smartertrack] section are added) and start the service on it."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    config = workdir / "ssobridge.toml"
+    config.write_text(f'[server]\nlisten = "127.0.0.1:{port}"\n'
+                      f'public_url = "http://sso.example.test:{port}/ExternalProvider.asmx"\n'
+                      f'[smartertrack]\nweb_service_password = {toml_string(password)}\n'
+                      f'[logging]\nlevel = "DEBUG"\n{body}', encoding="utf-8")
+    log_path = workdir / "ssobridge.log"
+    process = subprocess.Popen([sys.executable, "-m", "ssobridge", "serve", "--config", str(config)],
+                               stdout=subprocess.DEVNULL, stderr=log_path.open("wb"),
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    service = Service(f"http://127.0.0.1:{port}/ExternalProvider.asmx", process, log_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"ssobridge exited with {process.returncode}:\n{service.log()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return service
+        except OSError:
+            time.sleep(0.05)
+    service.stop()
+    raise RuntimeError(f"ssobridge did not listen within 30 s:\n{service.log()}")
+
+
+def envelope(operation: str, variables: list[str | None], soap12: bool = False) -> bytes:
+    items = "".join('<string xsi:nil="true" />' if v is None else f"<string>{escape(v)}</string>" for v in variables)
+    return (f'<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="{SOAP12 if soap12 else SOAP11}" '
+            f'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema">'
+            f'<soap:Body><{operation} xmlns="{NS}"><inputs><InputVariables>{items}</InputVariables></inputs>'
+            f'</{operation}></soap:Body></soap:Envelope>').encode("utf-8")
+
+
+def post(url: str, body: bytes, soap12: bool = False, operation: str = "Authenticate",
+         headers: dict | None = None) -> tuple[int, bytes]:
+    if soap12:
+        content_type = f'application/soap+xml; charset=utf-8; action="{NS}{operation}"'
+        default_headers = {"Content-Type": content_type}
+    else:
+        default_headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{NS}{operation}"'}
+    request = urllib.request.Request(url, data=body, headers={**default_headers, **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def call(url: str, operation: str, variables: list[str | None], soap12: bool = False) -> dict:
+    """One SOAP call; the result element as a dict (Success as bool, OutputVariables as a list)."""
+    status, data = post(url, envelope(operation, variables, soap12), soap12, operation)
+    assert status == 200, (status, data)
+    result = etree.fromstring(data).find(f".//{{{NS}}}{operation}Result")
+    parsed: dict = {}
+    for child in result:
+        name = etree.QName(child).localname
+        if name == "Success":
+            parsed[name] = child.text == "true"
+        elif name == "OutputVariables":
+            parsed[name] = [item.text for item in child]
+        else:
+            parsed[name] = child.text
+    return parsed
+
+
+def fault_text(data: bytes) -> str:
+    root = etree.fromstring(data)
+    found = root.find(".//faultstring")
+    if found is None:
+        found = root.find(f".//{{{SOAP12}}}Text")
+    return found.text

@@ -1,0 +1,246 @@
+"""The SOAP endpoint as SmarterTrack meets it: one URL, ?wsdl, authPW, refusals of bad input.
+
+The directory here is a TCP listener that counts connections and never answers, so a test can prove
+that a refused call caused no directory traffic at all.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from tests.service import (NS, WEB_SERVICE_PASSWORD, call, directory_toml, envelope, fault_text, post,
+                           start_service)
+
+AUTH = f"authPW={WEB_SERVICE_PASSWORD}"
+REFERENCE_WSDL = Path(__file__).parent.parent / "ssobridge" / "wsdl" / "ExternalProvider.asmx.wsdl"
+
+
+class CountingListener:
+    """Accepts TCP connections, counts them, never answers."""
+
+    def __init__(self):
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(16)
+        self.port = self.socket.getsockname()[1]
+        self.connections = 0
+        self._held = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return
+            self.connections += 1
+            self._held.append(connection)
+
+
+@pytest.fixture(scope="module")
+def listener():
+    return CountingListener()
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory, listener):
+    body = directory_toml("corp", "active_directory", [f"ldaps://127.0.0.1:{listener.port}"], "DC=example,DC=test",
+                          "svc@example.test", "svc-password", connect_timeout=1, timeout=1,
+                          netbios_domain="EXAMPLE", upn_suffixes=["example.test"])
+    body += "[server]\n" if False else ""
+    running = start_service(tmp_path_factory.mktemp("endpoint"), body)
+    yield running
+    running.stop()
+
+
+@pytest.mark.parametrize("query", ["wsdl", "WSDL", "Wsdl"])
+def test_wsdl_is_the_asmx_one_with_the_public_url(service, query):
+    status, data = post_get(service.url + "?" + query)
+    assert status == 200
+    expected = REFERENCE_WSDL.read_bytes().replace(
+        b"http://127.0.0.1:8200/ExternalProvider.asmx", service_public_url(service).encode())
+    assert data == expected
+    assert etree.fromstring(data).tag == "{http://schemas.xmlsoap.org/wsdl/}definitions"
+
+
+def service_public_url(service) -> str:
+    port = service.url.split(":")[2].split("/")[0]
+    return f"http://sso.example.test:{port}/ExternalProvider.asmx"
+
+
+def post_get(url: str) -> tuple[int, bytes]:
+    import urllib.request
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status, response.read()
+
+
+@pytest.mark.parametrize("path", ["/ExternalProvider.asmx", "/", "/anything/Login.asmx"])
+@pytest.mark.parametrize("soap12", [False, True])
+def test_any_path_serves_both_soap_versions(service, path, soap12):
+    url = service.url.rsplit("/", 1)[0].rstrip("/") + path if path != "/" else service.url.rsplit("/", 1)[0] + "/"
+    result = call(url, "StartTicket", [AUTH, "loginUsername=jdoe"], soap12=soap12)
+    assert result == {"Success": False, "Message": "The ticket provider is not enabled in ssobridge.",
+                      "OutputVariables": []}
+
+
+@pytest.mark.parametrize("operation, provider", [
+    ("GetCustomFieldOptions", "custom field"), ("StartTicket", "ticket"), ("StartChat", "live chat"),
+    ("GetUserDetails", "user information"), ("NotifyEventFired", "event")])
+def test_providers_not_built_yet_say_so(service, operation, provider):
+    result = call(service.url, operation, [AUTH])
+    assert result["Success"] is False
+    assert result["Message"] == f"The {provider} provider is not enabled in ssobridge."
+
+
+@pytest.mark.parametrize("variables", [
+    ["authPW=wrong", "loginUsername=jdoe", "loginPassword=x"],
+    ["loginUsername=jdoe", "loginPassword=x"],
+    [AUTH, AUTH, "loginUsername=jdoe", "loginPassword=x"],
+    [AUTH.upper().replace("AUTHPW", "AuthPW") + "x", "loginUsername=jdoe", "loginPassword=x"],
+    ["authPW=", "loginUsername=jdoe", "loginPassword=x"],
+])
+def test_wrong_missing_or_repeated_authpw_is_permission_denied_without_lookup(service, listener, variables):
+    before = listener.connections
+    result = call(service.url, "Authenticate", variables)
+    assert result == {"Success": False, "Message": "Permission Denied", "OutputVariables": []}
+    assert listener.connections == before
+
+
+def test_authpw_name_is_case_insensitive_and_values_split_on_first_equals(service, listener):
+    result = call(service.url, "Authenticate", [f"AuthPW={WEB_SERVICE_PASSWORD}", "LoginUsername=jdoe",
+                                                "garbage-without-equals", None])
+    assert result == {"Success": False, "Message": "Required Input Missing: loginPassword", "OutputVariables": []}
+
+
+@pytest.mark.parametrize("variables, missing", [
+    ([AUTH], "loginUsername, loginPassword"),
+    ([AUTH, "loginUsername=", "loginPassword=x"], "loginUsername"),
+    ([AUTH, "loginUsername=jdoe"], "loginPassword"),
+])
+def test_missing_login_inputs_are_named(service, listener, variables, missing):
+    before = listener.connections
+    result = call(service.url, "Authenticate", variables)
+    assert result == {"Success": False, "Message": f"Required Input Missing: {missing}", "OutputVariables": []}
+    assert listener.connections == before
+
+
+def test_sign_in_cookie_needs_a_username(service):
+    result = call(service.url, "GetSignInCookieInfo", [AUTH])
+    assert result == {"Success": False, "Message": "Required Input Missing: loginUsername", "OutputVariables": []}
+
+
+@pytest.mark.parametrize("password", ["   ", "\t", "\u00a0"])
+def test_blank_or_nul_password_fails_without_directory_traffic(service, listener, password):
+    before = listener.connections
+    result = call(service.url, "Authenticate", [AUTH, "loginUsername=EXAMPLE\\jdoe", "loginPassword=" + password])
+    assert result == {"Success": True, "Message": "Wrong username or password.",
+                      "OutputVariables": ["Authentication=FAIL"]}
+    assert listener.connections == before
+
+
+def test_nul_in_a_password_cannot_even_be_sent_in_xml(service, listener):
+    before = listener.connections
+    body = envelope("Authenticate", [AUTH, "loginUsername=jdoe", "loginPassword=pass&#0;word"])
+    status, data = post(service.url, body.replace(b"&amp;#0;", b"&#0;"))
+    assert status == 400 and fault_text(data).startswith("Malformed XML: ")
+    assert listener.connections == before
+
+
+@pytest.mark.parametrize("username", ["OTHER\\jdoe", "jdoe@other.test", "other/jdoe"])
+def test_unclaimed_domain_or_suffix_fails_without_directory_traffic(service, listener, username):
+    before = listener.connections
+    result = call(service.url, "Authenticate", [AUTH, "loginUsername=" + username, "loginPassword=x"])
+    assert result["OutputVariables"] == ["Authentication=FAIL"]
+    assert result["Message"] == "Wrong username or password."
+    assert listener.connections == before
+
+
+def test_silent_directory_is_unavailable_not_a_wrong_password_and_does_not_hang(service):
+    started = time.monotonic()
+    result = call(service.url, "Authenticate", [AUTH, "loginUsername=jdoe", "loginPassword=secret"])
+    assert result == {"Success": True, "Message": "The directory is unavailable. Please try again in a few minutes.",
+                      "OutputVariables": ["Authentication=FAIL"]}
+    assert time.monotonic() - started < 10  # connect_timeout and timeout are 1 s
+
+
+def raw_request(service, body: bytes, headers: dict) -> tuple[int, bytes]:
+    host, port = service.url.split("//")[1].split("/")[0].split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.request("POST", "/ExternalProvider.asmx", body=body, headers=headers)
+    response = connection.getresponse()
+    return response.status, response.read()
+
+
+SOAP11_HEADERS = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{NS}Authenticate"'}
+
+
+def test_doctype_is_refused_before_parsing(service):
+    body = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+            + envelope("Authenticate", [AUTH, "loginUsername=&e;"]).split(b"?>", 1)[1])
+    status, data = raw_request(service, body, SOAP11_HEADERS)
+    assert status == 400 and fault_text(data) == "DOCTYPE is not allowed in a SOAP message."
+
+
+@pytest.mark.parametrize("body, message", [
+    (b"", "Empty request body: a SOAP envelope was expected."),
+    (b"<soap:Envelope xmlns:soap='http://schemas.xmlsoap.org/soap/envelope/'><soap:Body><Authenticate",
+     "Malformed XML: "),
+    (envelope("DeleteEverything", [AUTH]), "Unknown operation 'DeleteEverything'"),
+    (b"<a/>", "Not a SOAP 1.1 envelope."),
+])
+def test_bad_bodies_get_a_short_plain_fault(service, body, message):
+    status, data = raw_request(service, body, SOAP11_HEADERS)
+    assert status == 400
+    assert fault_text(data).startswith(message)
+    assert b"Traceback" not in data
+
+
+def test_soap12_bad_body_gets_a_soap12_fault(service):
+    status, data = raw_request(service, b"<a/>", {"Content-Type": "application/soap+xml; charset=utf-8"})
+    assert status == 400 and fault_text(data) == "Not a SOAP 1.2 envelope."
+
+
+def test_body_over_the_limit_is_refused_without_reading_it(service):
+    status, data = raw_request(service, b"x" * (1024 * 1024 + 1), SOAP11_HEADERS)
+    assert status == 413 and fault_text(data) == "Request body larger than 1048576 bytes."
+
+
+def test_more_than_1000_variables_is_a_fault(service):
+    body = envelope("Authenticate", [AUTH] + ["x=1"] * 1000)
+    status, data = raw_request(service, body, SOAP11_HEADERS)
+    assert status == 500
+    assert fault_text(data) == "More than 1000 InputVariables."
+
+
+def test_expect_100_continue_is_answered_before_the_body(service):
+    host, port = service.url.split("//")[1].split("/")[0].split(":")
+    body = envelope("StartChat", [AUTH])
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        connection.sendall(b"POST /ExternalProvider.asmx HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml; charset=utf-8"
+                           b"\r\nExpect: 100-continue\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+        assert connection.recv(1024).startswith(b"HTTP/1.1 100 Continue")
+        connection.sendall(body)
+        answer = b""
+        while b"</soap11env:Envelope>" not in answer:
+            answer += connection.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 200 OK") and b"live chat provider is not enabled" in answer
+
+
+def test_passwords_and_bodies_never_reach_the_log(service):
+    secret = "Zebra-Secret-4711"
+    call(service.url, "Authenticate", [AUTH, "loginUsername=jdoe", f"loginPassword={secret}"])
+    call(service.url, "Authenticate", ["authPW=" + secret, "loginUsername=jdoe", f"loginPassword={secret}"])
+    truncated = envelope("Authenticate", [AUTH, f"loginPassword={secret}"])[:-40]
+    raw_request(service, truncated, SOAP11_HEADERS)
+    raw_request(service, b"<!DOCTYPE x>" + truncated, SOAP11_HEADERS)
+    time.sleep(0.2)
+    log = service.log()
+    assert "event=login" in log  # the log is written, and at DEBUG level
+    assert secret not in log and WEB_SERVICE_PASSWORD not in log and "<soap" not in log
