@@ -122,3 +122,11 @@ def test_missing_ca_file_is_reported(tmp_path):
     with pytest.raises(ConfigError) as error:
         load(write(tmp_path, text))
     assert error.value.problems == ["directory[0].ca_file: file not found: /nonexistent/ca.pem"]
+
+
+def test_the_example_config_is_valid(monkeypatch):
+    from pathlib import Path
+    monkeypatch.setenv("SSOBRIDGE_WEB_SERVICE_PASSWORD", "x")
+    monkeypatch.setenv("SSOBRIDGE_BIND_PASSWORD", "y")
+    config = load(Path(__file__).parents[2] / "config.example.toml")
+    assert [d.name for d in config.directories] == ["corp"]
