@@ -1,0 +1,3 @@
+"""Shared fixtures: real directory servers and network edge cases (documented in tests/support/fixtures.py)."""
+
+from tests.support.fixtures import *  # noqa: F401,F403

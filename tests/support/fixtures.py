@@ -1,0 +1,139 @@
+"""Session fixtures with REAL directory servers; tests/conftest.py imports them all.
+
+Fixtures (all session-scoped; each server starts once, on first use, and stops when the session ends
+or pytest dies):
+
+  samba_ad            DirectoryFixture, kind "ad": Samba AD DC, realm EXAMPLE.TEST, NetBIOS EXAMPLE,
+                      ldaps://127.0.0.2:636, ldap://127.0.0.2:389 (simple bind refused there: strong auth).
+                      ~1.5 s the first time (provisioning is cached in ~/.cache/ssobridge-tests), then ~1 s.
+                      Skipped when samba is not installed or we are not root.
+  openldap            DirectoryFixture, kind "openldap": slapd with ppolicy, suffix dc=example,dc=org,
+                      127.0.0.1 on free ports. ~0.1 s. Skipped when slapd is not installed.
+  pki            pki.Pki: our CA (`ca.cert_file` is every fixture's ca_file), the server key pair,
+                      `wrong_ca` (signed nothing we serve) and `wrong_host` (signed by our CA, valid only
+                      for wrong.example.test); `ca.issue(dir, stem, dns_names, ip_addresses)` for more.
+  dead_ldap_url       "ldap://127.0.0.1:PORT": connection refused at once.
+  dead_ldaps_url      the same port as ldaps://
+  blackhole_ldap_url  "ldap://127.0.0.1:PORT": the TCP connection is accepted, then nothing is ever sent.
+  blackhole_ldaps_url the same port as ldaps://: the TLS handshake never completes.
+
+DirectoryFixture (directory.py), a frozen dataclass:
+  kind, host, ldap_port, ldaps_port, ldap_url, ldaps_url, ca_file, wrong_ca_file, base_dn, users_dn,
+  admin_dn, admin_password, service_dn, service_password (read-only bind account), users, groups,
+  lockout_threshold, netbios_domain / upn_suffix / realm (AD; None for OpenLDAP),
+  host_not_in_certificate (OpenLDAP: 127.0.0.10, same LDAPS port, fails the hostname check);
+  methods lock_out(user), unlock(user), stop(), start(), and `with directory.outage(): ...`.
+  A test that stops a server or locks a user must restore it (outage() and try/finally do).
+
+users[key] -> DirectoryUser(key, login, password, dn, cn, upn, mail, display_name, state, attributes);
+`password_bytes` is the password as UTF-8 bytes: give ldap3 bytes, or it applies SASLprep.
+
+  key               login       password              state in AD                 state in OpenLDAP
+  jdoe              jdoe        Jd0e-Passw0rd!        ok                          ok
+  no_mail           nmail       N0ra-Passw0rd!        ok, no mail/displayName     ok, no mail/displayName
+  upn_differs       mmuster     Mmuster-Passw0rd1     ok, UPN max.mustermann@...  (AD only)
+  non_ascii         jörg        Jörg-Pässwort-1       ok, cn "Jörg Müller-Øster 日本"   ok (uid=jörg)
+  escaped_dn        jdoejr      Johnny-Passw0rd!      ok, CN=Doe\\, \\"Johnny\\" Jr   ok, cn=Doe\\2C \\22Johnny\\22 Jr
+  nbsp_password     nbsp        "Pass\\u00a0word-1"    ok only as bytes            ok only as bytes
+  disabled          disabled    Disabled-Passw0rd1    533 (uAC 514)               49 + accountLocked (000001010000Z)
+  must_change       mustchange  MustChange-Passw0rd1  773 (pwdLastSet 0)          0 + changeAfterReset (pwdReset)
+  account_expired   expired     Expired-Passw0rd1     701 (accountExpires past)   (AD only)
+  password_expired  pwdexpired  PwdExpired-Passw0rd1  532 (pwdLastSet -100 days)  49 + passwordExpired
+  lockable          locky       Locky-Passw0rd1       ok; lock_out() -> 775       ok; lock_out() -> 49 + accountLocked
+
+Lockout: AD locks `lockable` after 3 wrong passwords (a PSO); everybody else after 10. OpenLDAP locks
+anybody after 3 wrong passwords in a row (a right password resets the count). AD's sub-code is in
+result["message"] ("... data 52e, v1db1"); OpenLDAP's reason only in the password policy response
+control, which ldap3 returns undecoded in result["controls"][OID]["value"] (see slapd.py and
+directory.ppolicy_response).
+
+groups: "sales" (jdoe, upn_differs, escaped_dn) is a member of "staff" (non_ascii): nested.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+
+import pytest
+
+from .directory import DirectoryFixture
+from .network import BlackHole, DeadPort
+from .pki import Pki, create_test_pki
+from .samba import start_samba_ad, why_samba_cannot_run
+from .slapd import start_openldap, why_slapd_cannot_run
+
+AD_HOST = "127.0.0.2"
+
+__all__ = ["pki", "samba_ad", "openldap", "dead_port", "dead_ldap_url", "dead_ldaps_url", "black_hole",
+           "blackhole_ldap_url", "blackhole_ldaps_url"]
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory) -> Pki:
+    return create_test_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def samba_ad(tmp_path_factory, pki) -> DirectoryFixture:
+    reason = why_samba_cannot_run()
+    if reason:
+        pytest.skip(reason)
+    _fail_if_listening(AD_HOST, 636, "a leftover samba from an earlier run?")
+    directory = tmp_path_factory.mktemp("samba-ad")
+    fixture, dc = start_samba_ad(directory / "dc", pki, AD_HOST)
+    yield fixture
+    dc.stop()
+    shutil.rmtree(directory / "dc", ignore_errors=True)  # ~35 MB; pytest keeps old temp dirs
+
+
+@pytest.fixture(scope="session")
+def openldap(tmp_path_factory, pki) -> DirectoryFixture:
+    reason = why_slapd_cannot_run()
+    if reason:
+        pytest.skip(reason)
+    fixture, slapd = start_openldap(tmp_path_factory.mktemp("slapd"), pki)
+    yield fixture
+    slapd.stop()
+
+
+@pytest.fixture(scope="session")
+def dead_port() -> DeadPort:
+    port = DeadPort()
+    yield port
+    port.close()
+
+
+@pytest.fixture(scope="session")
+def dead_ldap_url(dead_port) -> str:
+    return f"ldap://{dead_port.host}:{dead_port.port}"
+
+
+@pytest.fixture(scope="session")
+def dead_ldaps_url(dead_port) -> str:
+    return f"ldaps://{dead_port.host}:{dead_port.port}"
+
+
+@pytest.fixture(scope="session")
+def black_hole() -> BlackHole:
+    hole = BlackHole()
+    yield hole
+    hole.close()
+
+
+@pytest.fixture(scope="session")
+def blackhole_ldap_url(black_hole) -> str:
+    return f"ldap://{black_hole.host}:{black_hole.port}"
+
+
+@pytest.fixture(scope="session")
+def blackhole_ldaps_url(black_hole) -> str:
+    return f"ldaps://{black_hole.host}:{black_hole.port}"
+
+
+def _fail_if_listening(host: str, port: int, hint: str) -> None:
+    try:
+        socket.create_connection((host, port), timeout=0.5).close()
+    except OSError:
+        return
+    pytest.fail(f"something already listens on {host}:{port} ({hint}); see `ss -ltnp`")

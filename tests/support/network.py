@@ -1,0 +1,48 @@
+"""Loopback addresses where no directory answers: for outage and timeout tests.
+
+- A dead port: a socket bound but not listening holds the port, so nothing else can take it, and every
+  connection attempt is refused at once (RST): "connection refused".
+- A black hole: a listener that accepts TCP connections and then never sends a byte, so the TLS handshake
+  or the LDAP bind waits until the client's own timeout. The connections are accepted (not left in the
+  backlog) so that the behaviour does not change after the backlog fills up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+
+
+class DeadPort:
+    def __init__(self, host: str = "127.0.0.1"):
+        self._socket = socket.socket()
+        self._socket.bind((host, 0))
+        self.host, self.port = self._socket.getsockname()
+
+    def close(self) -> None:
+        self._socket.close()
+
+
+class BlackHole:
+    def __init__(self, host: str = "127.0.0.1"):
+        self._listener = socket.create_server((host, 0))
+        self.host, self.port = self._listener.getsockname()
+        self._swallowed: list[socket.socket] = []  # kept open: closing would tell the client something
+        self._thread = threading.Thread(target=self._accept_forever, name="ldap-black-hole", daemon=True)
+        self._thread.start()
+
+    def _accept_forever(self) -> None:
+        while True:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:  # the listener was closed
+                return
+            self._swallowed.append(connection)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone does not
+        self._listener.close()
+        for connection in self._swallowed:
+            connection.close()

@@ -1,0 +1,342 @@
+"""A real Samba AD domain controller (realm EXAMPLE.TEST, domain EXAMPLE) for the tests.
+
+How it runs (facts in shared/DIRECTORY-TESTING.md):
+- Provisioned with `samba-tool domain provision` (~3.5 s) into a cache directory
+  (~/.cache/ssobridge-tests/samba-ad-<hash of Samba version and recipe>/, or $SSOBRIDGE_TEST_CACHE), then
+  copied per session (~0.1 s) with the paths in smb.conf rewritten.
+- Started as `samba -i -M single` with stdin a pipe: closing it (or pytest dying) stops the DC;
+  --maximum-runtime is the safety net. Only the LDAP service runs, bound to one loopback address.
+  Samba has no port setting: always 389 (LDAP) and 636 (LDAPS), so each DC needs its own 127.0.0.x.
+- LDAPS with our test CA's server certificate. "ldap server require strong auth" stays at its default:
+  a simple bind on 389 is refused (result 8), as on a hardened Windows DC.
+
+Accounts (created over LDAPS as Administrator on every start of a session, ~0.5 s), see people.py:
+- Lockout: the domain threshold is 10 wrong passwords (30 min window), so a test's few wrong attempts
+  never lock anybody by accident (a right password resets the count). Only the LOCKABLE user is under a
+  fine-grained password policy (PSO) with threshold 3, used by lock_out().
+- The PASSWORD_EXPIRED user's pwdLastSet is 100 days back (domain maximum password age: 42 days), so it
+  gets sub-code 532 without faketime. Over LDAP pwdLastSet takes only 0 or -1; the backdating goes through
+  ldbmodify on sam.ldb with Samba's "bypass last set" control (a PSO with a max age under one day would
+  mean "never expires" to Samba).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import ldap3
+from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import escape_rdn
+
+from .directory import AccountState, DirectoryFixture, DirectoryUser, bind_result, bound
+from .people import GROUPS, NESTED_GROUPS, PEOPLE, Person
+from .pki import Pki
+
+REALM = "EXAMPLE.TEST"
+NETBIOS_DOMAIN = "EXAMPLE"
+UPN_SUFFIX = "example.test"
+BASE_DN = "DC=example,DC=test"
+PEOPLE_DN = f"OU=People,{BASE_DN}"
+SERVICES_DN = f"OU=Services,{BASE_DN}"
+GROUPS_DN = f"OU=Groups,{BASE_DN}"
+PSO_CONTAINER_DN = f"CN=Password Settings Container,CN=System,{BASE_DN}"
+
+ADMIN_PASSWORD = "Admin-Passw0rd!"
+SERVICE_LOGIN = "svc-ssobridge"
+SERVICE_PASSWORD = "Svc-Bridge-Passw0rd!"
+
+DOMAIN_LOCKOUT_THRESHOLD = 10
+LOCKABLE_THRESHOLD = 3
+
+PASSWORD_AGE_OF_EXPIRED_USER = timedelta(days=100)
+DSDB_CONTROL_PASSWORD_BYPASS_LAST_SET_OID = "1.3.6.1.4.1.7165.4.3.20"
+
+MAXIMUM_RUNTIME = int(os.environ.get("SSOBRIDGE_TEST_MAX_RUNTIME", 4 * 3600))  # seconds; a safety net
+CACHE_ROOT = Path(os.environ.get("SSOBRIDGE_TEST_CACHE", Path.home() / ".cache" / "ssobridge-tests"))
+
+_NORMAL_ACCOUNT = 0x200
+_ACCOUNT_DISABLE = 0x2
+_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=timezone.utc)
+_THIRTY_MINUTES = -30 * 60 * 10_000_000  # AD intervals are negative, in 100 ns
+
+
+def why_samba_cannot_run() -> str | None:
+    """The reason to skip AD tests, or None."""
+    for program in ("samba", "samba-tool", "ldbmodify"):
+        if shutil.which(program) is None:
+            return f"{program} is not installed (run tests/support/install-deps.sh as root)"
+    if os.geteuid() != 0:
+        return "Samba AD needs root: it always listens on the privileged ports 389 and 636"
+    return None
+
+
+# --- provisioning ----------------------------------------------------------------------------------
+
+def _provision_command(directory: Path, host: str) -> list[str]:
+    """Everything under `directory`, only LDAP, no DNS: nothing on the machine is touched."""
+    options = {
+        "interfaces": f"{host}/8",
+        "bind interfaces only": "yes",
+        "server services": "ldap",
+        "pid directory": directory / "run",
+        "ncalrpc dir": directory / "run" / "ncalrpc",
+        "winbindd socket directory": directory / "run" / "winbindd",
+        "ntp signd socket directory": directory / "run" / "ntp_signd",
+        "log file": directory / "log" / "samba.log",
+    }
+    return ["samba-tool", "domain", "provision", f"--targetdir={directory}", f"--realm={REALM}",
+            f"--domain={NETBIOS_DOMAIN}", "--server-role=dc", "--dns-backend=NONE", "--use-rfc2307",
+            "--host-name=dc1", f"--host-ip={host}", f"--adminpass={ADMIN_PASSWORD}",
+            *[f"--option={name}={value}" for name, value in options.items()]]
+
+
+def provision(directory: Path, host: str) -> None:
+    """A provisioned DC in `directory`, copied from the cache (provisioning it there first if needed)."""
+    cached = _cached_provision(host)
+    shutil.copytree(cached, directory, symlinks=True)
+    smb_conf = directory / "etc" / "smb.conf"
+    smb_conf.write_text(smb_conf.read_text().replace(str(cached), str(directory)))
+
+
+def _cached_provision(host: str) -> Path:
+    samba_version = subprocess.run(["samba", "--version"], capture_output=True, text=True).stdout
+    recipe = " ".join(_provision_command(Path("/DIR"), host)) + samba_version
+    entry = CACHE_ROOT / f"samba-ad-{hashlib.sha256(recipe.encode()).hexdigest()[:16]}"
+    provisioned, complete = entry / "dc", entry / "complete"
+    entry.mkdir(parents=True, exist_ok=True)
+    with open(entry / "lock", "w") as lock:  # two sessions at once must not provision into one directory
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not complete.exists():
+            shutil.rmtree(provisioned, ignore_errors=True)
+            result = subprocess.run(_provision_command(provisioned, host), capture_output=True, text=True)
+            if result.returncode != 0:
+                raise RuntimeError(f"samba-tool domain provision failed:\n{result.stdout}\n{result.stderr}")
+            complete.touch()
+    return provisioned
+
+
+# --- the running DC ---------------------------------------------------------------------------------
+
+class SambaDomainController:
+    """One samba process; stop() and start() keep the data, so a test can simulate an outage."""
+
+    def __init__(self, directory: Path, host: str, pki: Pki, require_strong_auth: bool = True):
+        self.directory = directory
+        self.host = host
+        self.pki = pki
+        self.require_strong_auth = require_strong_auth
+        self.process: subprocess.Popen | None = None
+
+    def command(self) -> list[str]:
+        options = {
+            "interfaces": f"{self.host}/8",  # /32 matches no interface; /8 still binds only host
+            "tls enabled": "yes",
+            "tls certfile": self.pki.server.cert_file,
+            "tls keyfile": self.pki.server.key_file,
+            "tls cafile": self.pki.ca.cert_file,
+        }
+        if not self.require_strong_auth:
+            options["ldap server require strong auth"] = "no"
+        return ["samba", "-i", "-M", "single", "-s", str(self.directory / "etc" / "smb.conf"),
+                f"--maximum-runtime={MAXIMUM_RUNTIME}",
+                *[f"--option={name}={value}" for name, value in options.items()]]
+
+    def start(self, timeout: float = 30) -> None:
+        if self.process is not None:
+            return
+        log = open(self.directory / "samba.out", "ab")
+        # stdin a pipe: samba stops when it is closed, by stop() or by the death of pytest.
+        # A session of its own, because samba sends SIGTERM to its whole process group on EOF.
+        self.process = subprocess.Popen(self.command(), stdin=subprocess.PIPE, stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        self._wait_until_listening(timeout)
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.process is None:
+            return
+        process, self.process = self.process, None
+        process.stdin.close()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def _wait_until_listening(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"samba exited with {self.process.returncode}: {self._log_tail()}")
+            try:
+                socket.create_connection((self.host, 636), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"samba did not listen on {self.host}:636 within {timeout} s: {self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        return (self.directory / "samba.out").read_text(errors="replace")[-3000:]
+
+
+class SambaAccounts:
+    """The DirectoryControl of the AD fixture: lock and unlock for real, stop and start the DC."""
+
+    def __init__(self, dc: SambaDomainController, directory: DirectoryFixture | None = None):
+        self.dc = dc
+        self.directory = directory
+
+    def lock_out(self, user: DirectoryUser) -> None:
+        for attempt in range(1, self.directory.lockout_threshold + 1):
+            message = bind_result(self.directory, user.dn, "wrong-" + user.password)["message"]
+            assert "data 52e" in message, f"wrong password {attempt} for {user.key}: {message}"
+        message = bind_result(self.directory, user.dn, user.password)["message"]
+        assert "data 775" in message, f"{user.key} not locked after {attempt} wrong passwords: {message}"
+
+    def unlock(self, user: DirectoryUser) -> None:
+        with bound(self.directory, self.directory.admin_dn, self.directory.admin_password) as admin:
+            admin.modify(user.dn, {"lockoutTime": [(ldap3.MODIFY_REPLACE, ["0"])]})
+            assert admin.result["result"] == 0, admin.result
+
+    def stop(self) -> None:
+        self.dc.stop()
+
+    def start(self) -> None:
+        self.dc.start()
+
+
+# --- accounts ---------------------------------------------------------------------------------------
+
+def start_samba_ad(directory: Path, pki: Pki, host: str = "127.0.0.2") -> tuple[DirectoryFixture, SambaDomainController]:
+    """Provision, start and populate a DC; the caller must dc.stop() it."""
+    provision(directory, host)
+    dc = SambaDomainController(directory, host, pki)
+    dc.start()
+    try:
+        control = SambaAccounts(dc)
+        fixture = DirectoryFixture(
+            kind="ad", host=host, ldap_port=389, ldaps_port=636, ca_file=pki.ca.cert_file,
+            wrong_ca_file=pki.wrong_ca.cert_file, base_dn=BASE_DN, users_dn=PEOPLE_DN,
+            admin_dn=f"CN=Administrator,CN=Users,{BASE_DN}", admin_password=ADMIN_PASSWORD,
+            service_dn=f"CN={SERVICE_LOGIN},{SERVICES_DN}", service_password=SERVICE_PASSWORD,
+            users={}, groups={}, lockout_threshold=LOCKABLE_THRESHOLD, control=control,
+            netbios_domain=NETBIOS_DOMAIN, upn_suffix=UPN_SUFFIX, realm=REALM)
+        with bound(fixture, fixture.admin_dn, ADMIN_PASSWORD) as admin:
+            users = _create_directory_content(admin)
+            fixture = dataclasses.replace(fixture, users=users, groups=_create_groups(admin, users))
+        _backdate_password_change(dc, users["password_expired"].dn)
+        control.directory = fixture
+        return fixture, dc
+    except BaseException:
+        dc.stop()
+        raise
+
+
+def _create_directory_content(admin: ldap3.Connection) -> dict[str, DirectoryUser]:
+    _modify(admin, BASE_DN, lockoutThreshold=DOMAIN_LOCKOUT_THRESHOLD)
+    for ou in (PEOPLE_DN, SERVICES_DN, GROUPS_DN):
+        _add(admin, ou, ["top", "organizationalUnit"])
+    _add_account(admin, f"CN={SERVICE_LOGIN},{SERVICES_DN}", SERVICE_LOGIN, SERVICE_PASSWORD,
+                 description="ssobridge service account: read-only")
+    users = {person.key: _create_user(admin, person) for person in PEOPLE}
+    _add_password_policy(admin, "lockout-after-3", users["lockable"].dn, **{"msDS-LockoutThreshold": LOCKABLE_THRESHOLD})
+    return users
+
+
+def _backdate_password_change(dc: SambaDomainController, dn: str) -> None:
+    """pwdLastSet in the past, written to sam.ldb directly (tdb locking makes this safe while samba runs)."""
+    last_set = _filetime(datetime.now(timezone.utc) - PASSWORD_AGE_OF_EXPIRED_USER)
+    ldif = f"dn: {dn}\nchangetype: modify\nreplace: pwdLastSet\npwdLastSet: {last_set}\n"
+    result = subprocess.run(
+        ["ldbmodify", "-H", str(dc.directory / "private" / "sam.ldb"),
+         f"--controls=local_oid:{DSDB_CONTROL_PASSWORD_BYPASS_LAST_SET_OID}:0"],
+        input=ldif, capture_output=True, text=True,
+        env=dict(os.environ, SMB_CONF_PATH=str(dc.directory / "etc" / "smb.conf")))
+    if result.returncode != 0:
+        raise RuntimeError(f"ldbmodify pwdLastSet of {dn} failed: {result.stdout}{result.stderr}")
+
+
+def _create_user(admin: ldap3.Connection, person: Person) -> DirectoryUser:
+    upn = f"{person.upn_prefix or person.login}@{UPN_SUFFIX}"
+    attributes = person.ad_style_attributes()
+    extra = dict(attributes, mail=person.mail, displayName=person.display_name)
+    if person.state == AccountState.ACCOUNT_EXPIRED:
+        extra["accountExpires"] = _filetime(datetime.now(timezone.utc) - timedelta(days=1))
+    dn = f"CN={escape_rdn(person.cn)},{PEOPLE_DN}"
+    _add_account(admin, dn, person.login, person.password, userPrincipalName=upn,
+                 disabled=person.state == AccountState.DISABLED, **extra)
+    if person.state == AccountState.MUST_CHANGE:
+        _modify(admin, dn, pwdLastSet=0)
+    return DirectoryUser(key=person.key, login=person.login, password=person.password,
+                         dn=_dn_as_server_spells_it(admin, person.login), cn=person.cn, upn=upn,
+                         mail=person.mail, display_name=person.display_name, state=person.state,
+                         attributes=attributes)
+
+
+def _add_account(admin: ldap3.Connection, dn: str, login: str, password: str, disabled: bool = False,
+                 **attributes) -> None:
+    control = _NORMAL_ACCOUNT | (_ACCOUNT_DISABLE if disabled else 0)
+    _add(admin, dn, ["top", "person", "organizationalPerson", "user"], sAMAccountName=login,
+         unicodePwd=f'"{password}"'.encode("utf-16-le"), userAccountControl=control, **attributes)
+
+
+def _add_password_policy(admin: ldap3.Connection, name: str, applies_to: str, **overrides) -> None:
+    """A fine-grained password policy (PSO) for one account; the rest is the domain's defaults."""
+    settings = {
+        "msDS-PasswordSettingsPrecedence": 1,
+        "msDS-PasswordReversibleEncryptionEnabled": "FALSE",
+        "msDS-PasswordHistoryLength": 0,
+        "msDS-PasswordComplexityEnabled": "TRUE",
+        "msDS-MinimumPasswordLength": 7,
+        "msDS-MinimumPasswordAge": 0,
+        "msDS-MaximumPasswordAge": -42 * 24 * 3600 * 10_000_000,
+        "msDS-LockoutThreshold": DOMAIN_LOCKOUT_THRESHOLD,
+        "msDS-LockoutObservationWindow": _THIRTY_MINUTES,
+        "msDS-LockoutDuration": _THIRTY_MINUTES,
+    }
+    _add(admin, f"CN={name},{PSO_CONTAINER_DN}", ["msDS-PasswordSettings"],
+         **settings | overrides, **{"msDS-PSOAppliesTo": applies_to})
+
+
+def _create_groups(admin: ldap3.Connection, users: dict[str, DirectoryUser]) -> dict[str, str]:
+    groups = {}
+    for key, (cn, member_keys) in GROUPS.items():
+        groups[key] = f"CN={escape_rdn(cn)},{GROUPS_DN}"
+        members = [users[member].dn for member in member_keys]
+        members += [groups[nested] for nested in NESTED_GROUPS.get(key, ())]
+        _add(admin, groups[key], ["top", "group"], sAMAccountName=cn.replace(" ", "-").lower(),
+             groupType=-2147483646, member=members)  # a global security group
+    return groups
+
+
+def _dn_as_server_spells_it(admin: ldap3.Connection, login: str) -> str:
+    admin.search(PEOPLE_DN, f"(sAMAccountName={escape_filter_chars(login)})",
+                 attributes=["distinguishedName"])
+    assert len(admin.entries) == 1, (login, admin.result)
+    return admin.entries[0].entry_dn
+
+
+def _add(admin: ldap3.Connection, dn: str, object_class: list[str], **attributes) -> None:
+    attributes = {name: value for name, value in attributes.items() if value is not None}
+    if not admin.add(dn, object_class, attributes):
+        raise RuntimeError(f"adding {dn} failed: {admin.result}")
+
+
+def _modify(admin: ldap3.Connection, dn: str, **values) -> None:
+    changes = {name: [(ldap3.MODIFY_REPLACE, [value])] for name, value in values.items()}
+    if not admin.modify(dn, changes):
+        raise RuntimeError(f"modifying {dn} failed: {admin.result}")
+
+
+def _filetime(moment: datetime) -> int:
+    return int((moment - _FILETIME_EPOCH).total_seconds() * 10_000_000)

@@ -1,0 +1,268 @@
+"""The directory fixtures are what they claim: each account state, checked with raw ldap3 binds.
+
+These tests document the servers' behaviour the bridge relies on; they use no ssobridge code.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+
+import ldap3
+import pytest
+from ldap3.core.exceptions import LDAPException, LDAPSocketOpenError
+from ldap3.operation.bind import AuthenticationChoice, BindRequest, Simple, Version
+
+from tests.support.directory import (PPOLICY_OID, PPOLICY_REQUEST, bind_result, bound, connect,
+                                     decode_ppolicy_value, ppolicy_response, tls_settings)
+
+OK_USERS = ["jdoe", "no_mail", "non_ascii", "escaped_dn", "nbsp_password", "lockable"]
+
+
+def ad_subcode(result: dict) -> str | None:
+    """The "data NNN" of an AD bind error message."""
+    message = result["message"]
+    return message.split(" data ", 1)[1].split(",", 1)[0] if " data " in message else None
+
+
+# --- Active Directory (Samba) ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("key", OK_USERS + ["upn_differs"])
+def test_ad_user_binds_by_dn_with_the_right_password(samba_ad, key):
+    user = samba_ad.users[key]
+    assert bind_result(samba_ad, user.dn, user.password_bytes)["result"] == 0
+
+
+@pytest.mark.parametrize("key, subcode", [("disabled", "533"), ("must_change", "773"),
+                                          ("account_expired", "701"), ("password_expired", "532")])
+def test_ad_account_state_shows_as_subcode_with_the_right_password(samba_ad, key, subcode):
+    user = samba_ad.users[key]
+    result = bind_result(samba_ad, user.dn, user.password_bytes)
+    assert (result["result"], ad_subcode(result)) == (49, subcode)
+
+
+@pytest.mark.parametrize("key", ["jdoe", "disabled", "must_change", "account_expired", "password_expired"])
+def test_ad_wrong_password_is_52e_whatever_the_state(samba_ad, key):
+    result = bind_result(samba_ad, samba_ad.users[key].dn, "Wrong-Passw0rd!")
+    assert (result["result"], ad_subcode(result)) == (49, "52e")
+
+
+def test_ad_accepts_upn_and_down_level_logon_name_but_not_a_bare_login(samba_ad):
+    jdoe, max_ = samba_ad.users["jdoe"], samba_ad.users["upn_differs"]
+    assert bind_result(samba_ad, jdoe.upn, jdoe.password)["result"] == 0
+    assert bind_result(samba_ad, f"{samba_ad.netbios_domain}\\{jdoe.login}", jdoe.password)["result"] == 0
+    assert bind_result(samba_ad, "max.mustermann@example.test", max_.password)["result"] == 0
+    assert ad_subcode(bind_result(samba_ad, jdoe.login, jdoe.password)) == "52e"
+
+
+def test_ad_plain_ldap_refuses_simple_bind(samba_ad):
+    user = samba_ad.users["jdoe"]
+    connection = connect(samba_ad, user.dn, user.password, use_ssl=False)
+    assert not connection.bind()
+    assert connection.result["description"] == "strongerAuthRequired"
+
+
+def test_ad_lock_out_shows_775_even_for_the_right_password_until_unlocked(samba_ad):
+    user = samba_ad.users["lockable"]
+    samba_ad.lock_out(user)
+    try:
+        with bound(samba_ad, samba_ad.service_dn, samba_ad.service_password) as service:
+            service.search(user.dn, "(objectClass=*)", ldap3.BASE,
+                           attributes=["lockoutTime", "msDS-User-Account-Control-Computed"])
+            entry = service.entries[0]
+            assert entry.lockoutTime.raw_values[0] != b"0"
+            assert int(entry["msDS-User-Account-Control-Computed"].value) & 0x10  # UF_LOCKOUT
+    finally:
+        samba_ad.unlock(user)
+    assert bind_result(samba_ad, user.dn, user.password)["result"] == 0
+
+
+def test_ad_service_account_reads_state_identity_and_token_groups(samba_ad):
+    user = samba_ad.users["jdoe"]
+    state = ["userAccountControl", "lockoutTime", "accountExpires", "pwdLastSet",
+             "msDS-User-Account-Control-Computed"]
+    identity = ["sAMAccountName", "userPrincipalName", "mail", "displayName", "cn", "department", "title",
+                "telephoneNumber", "givenName", "sn", "memberOf", "objectSid"]
+    with bound(samba_ad, samba_ad.service_dn, samba_ad.service_password) as service:
+        service.search(user.dn, "(objectClass=user)", ldap3.BASE, attributes=state + identity + ["tokenGroups"])
+        entry = service.entries[0].entry_attributes_as_dict
+    missing = {name for name in state + identity + ["tokenGroups"] if not entry.get(name)}
+    assert missing == {"lockoutTime"}  # set at the first lockout only
+    assert (entry["mail"], entry["displayName"], entry["department"]) == (
+        ["jdoe@example.test"], ["John Doe"], ["Sales"])
+    assert len(entry["tokenGroups"]) >= 3  # Domain Users, Sales Team and, nested, All Staff
+
+
+def test_ad_expired_password_shows_in_computed_account_control(samba_ad):
+    with bound(samba_ad, samba_ad.service_dn, samba_ad.service_password) as service:
+        service.search(samba_ad.users["password_expired"].dn, "(objectClass=*)", ldap3.BASE,
+                       attributes=["msDS-User-Account-Control-Computed"])
+        assert int(service.entries[0]["msDS-User-Account-Control-Computed"].value) & 0x800000
+
+
+def test_ad_in_chain_rule_finds_nested_groups(samba_ad):
+    user = samba_ad.users["jdoe"]
+    with bound(samba_ad, samba_ad.service_dn, samba_ad.service_password) as service:
+        service.search(samba_ad.base_dn, f"(member:1.2.840.113556.1.4.1941:={user.dn})", attributes=["cn"])
+        assert {entry.entry_dn for entry in service.entries} == set(samba_ad.groups.values())
+
+
+def test_ad_users_without_mail_or_display_name_have_none(samba_ad):
+    user = samba_ad.users["no_mail"]
+    with bound(samba_ad, samba_ad.service_dn, samba_ad.service_password) as service:
+        service.search(user.dn, "(objectClass=*)", ldap3.BASE, attributes=["mail", "displayName", "cn"])
+        entry = service.entries[0].entry_attributes_as_dict
+    # ldap3 lists a requested attribute the entry lacks with no values.
+    assert (entry["mail"], entry["displayName"], entry["cn"]) == ([], [], [user.cn])
+
+
+def test_ad_outage_refuses_connections_and_start_restores_the_data(samba_ad):
+    user = samba_ad.users["jdoe"]
+    with samba_ad.outage():
+        with pytest.raises(LDAPSocketOpenError):
+            bind_result(samba_ad, user.dn, user.password)
+    assert bind_result(samba_ad, user.dn, user.password)["result"] == 0
+
+
+# --- OpenLDAP (slapd with ppolicy) -----------------------------------------------------------------
+
+@pytest.mark.parametrize("key", OK_USERS)
+def test_openldap_user_binds_with_an_empty_policy_response(openldap, key):
+    user = openldap.users[key]
+    result = bind_result(openldap, user.dn, user.password_bytes, [PPOLICY_REQUEST])
+    assert result["result"] == 0
+    assert ppolicy_response(result) == {"warning": None, "error": None}
+
+
+@pytest.mark.parametrize("key, code, error", [("disabled", 49, "accountLocked"),
+                                              ("password_expired", 49, "passwordExpired"),
+                                              ("must_change", 0, "changeAfterReset")])
+def test_openldap_account_state_shows_in_the_policy_response(openldap, key, code, error):
+    user = openldap.users[key]
+    result = bind_result(openldap, user.dn, user.password_bytes, [PPOLICY_REQUEST])
+    assert (result["result"], ppolicy_response(result)["error"]) == (code, error)
+
+
+def test_openldap_without_the_request_control_a_locked_account_is_a_plain_49(openldap):
+    user = openldap.users["disabled"]
+    result = bind_result(openldap, user.dn, user.password_bytes)
+    assert result["result"] == 49 and "controls" not in result
+
+
+def test_ldap3_leaves_the_policy_response_undecoded_in_result_controls(openldap):
+    user = openldap.users["disabled"]
+    control = bind_result(openldap, user.dn, user.password_bytes, [PPOLICY_REQUEST])["controls"][PPOLICY_OID]
+    assert control["value"] == b"\x30\x03\x81\x01\x01"  # SEQUENCE { error [1] accountLocked(1) }
+    assert decode_ppolicy_value(b"\x30\x05\xa0\x03\x81\x01\x02") == {"warning": ("graceAuthNsRemaining", 2),
+                                                                    "error": None}
+
+
+def test_openldap_lock_out_and_unlock(openldap):
+    user = openldap.users["lockable"]
+    openldap.lock_out(user)
+    try:
+        with bound(openldap, openldap.service_dn, openldap.service_password) as service:
+            service.search(user.dn, "(objectClass=*)", ldap3.BASE, attributes=["pwdAccountLockedTime"])
+            assert service.entries[0].pwdAccountLockedTime.value
+    finally:
+        openldap.unlock(user)
+    assert bind_result(openldap, user.dn, user.password)["result"] == 0
+
+
+def test_openldap_empty_password_binds_anonymously_for_any_dn(openldap):
+    """allow bind_anon_dn: the hole the bridge must close itself. ldap3 refuses to send this bind."""
+    for dn in (openldap.users["jdoe"].dn, f"uid=nobody,{openldap.users_dn}"):
+        connection = connect(openldap)
+        request = BindRequest()
+        request["version"] = Version(3)
+        request["name"] = dn
+        request["authentication"] = AuthenticationChoice().setComponentByName("simple", Simple(""))
+        connection.post_send_single_response(connection.send("bindRequest", request))
+        assert connection.result["result"] == 0
+        assert connection.extend.standard.who_am_i() in (None, "")  # anonymous
+        connection.unbind()
+
+
+def test_openldap_service_account_reads_policy_attributes_and_policies(openldap):
+    with bound(openldap, openldap.service_dn, openldap.service_password) as service:
+        service.search(openldap.users_dn, "(uid=*)", attributes=["uid", "mail", "displayName", "departmentNumber",
+                                                                 "pwdAccountLockedTime", "pwdReset",
+                                                                 "pwdChangedTime", "pwdPolicySubentry"])
+        by_uid = {entry.uid.value: entry.entry_attributes_as_dict for entry in service.entries}
+        service.search(f"ou=policies,{openldap.base_dn}", "(objectClass=pwdPolicy)", attributes=["pwdMaxFailure"])
+        assert len(service.entries) == 2
+    assert by_uid["disabled"]["pwdAccountLockedTime"] == ["000001010000Z"]
+    assert by_uid["mustchange"]["pwdReset"] == ["TRUE"]  # get_info=NONE: no schema, no typing
+    assert by_uid["pwdexpired"]["pwdPolicySubentry"]
+    assert by_uid["jdoe"]["pwdChangedTime"] and by_uid["jdoe"]["departmentNumber"] == ["Sales"]
+    assert (by_uid["nmail"]["mail"], by_uid["nmail"]["displayName"]) == ([], [])
+
+
+def test_openldap_groups_nest_by_dn(openldap):
+    with bound(openldap, openldap.service_dn, openldap.service_password) as service:
+        service.search(openldap.groups["staff"], "(objectClass=*)", ldap3.BASE, attributes=["member"])
+        assert openldap.groups["sales"] in service.entries[0].member.values
+
+
+def test_openldap_users_bind_only_by_dn(openldap):
+    user = openldap.users["jdoe"]
+    assert bind_result(openldap, f"{user.login}@example.org", user.password)["result"] == 34
+
+
+def test_openldap_outage_and_start(openldap):
+    user = openldap.users["jdoe"]
+    with openldap.outage():
+        with pytest.raises(LDAPSocketOpenError):
+            bind_result(openldap, user.dn, user.password)
+    assert bind_result(openldap, user.dn, user.password)["result"] == 0
+
+
+# --- both -----------------------------------------------------------------------------------------
+
+@pytest.fixture(params=["samba_ad", "openldap"])
+def directory(request):
+    return request.getfixturevalue(request.param)
+
+
+def test_nbsp_password_works_only_as_bytes(directory):
+    """ldap3 SASLpreps a str password (NBSP -> space); bytes go out as typed. The str attempt comes first,
+    so the right password afterwards resets the failure count."""
+    user = directory.users["nbsp_password"]
+    assert bind_result(directory, user.dn, user.password)["result"] == 49
+    assert bind_result(directory, user.dn, user.password_bytes)["result"] == 0
+
+
+def test_the_server_certificate_is_ours_and_names_the_host(directory):
+    with socket.create_connection((directory.host, directory.ldaps_port), timeout=5) as raw:
+        context = ssl.create_default_context(cafile=str(directory.ca_file))
+        with context.wrap_socket(raw, server_hostname=directory.host) as tls:
+            assert tls.version() in ("TLSv1.2", "TLSv1.3")
+
+
+def test_the_wrong_ca_file_fails_verification(directory):
+    server = ldap3.Server(directory.host, port=directory.ldaps_port, use_ssl=True, get_info=ldap3.NONE,
+                          tls=tls_settings(directory.wrong_ca_file), connect_timeout=5)
+    with pytest.raises(LDAPSocketOpenError, match="certificate verify failed"):
+        ldap3.Connection(server, auto_bind=False).open()
+
+
+def test_an_address_not_in_the_certificate_fails_the_hostname_check(openldap):
+    server = ldap3.Server(openldap.host_not_in_certificate, port=openldap.ldaps_port, use_ssl=True,
+                          get_info=ldap3.NONE, tls=tls_settings(openldap.ca_file), connect_timeout=5)
+    with pytest.raises(LDAPSocketOpenError):
+        ldap3.Connection(server).open()
+
+
+def test_dead_url_refuses_at_once(dead_ldap_url):
+    server = ldap3.Server(dead_ldap_url, get_info=ldap3.NONE, connect_timeout=5)
+    with pytest.raises(LDAPSocketOpenError, match="refused"):
+        ldap3.Connection(server).open()
+
+
+def test_black_hole_accepts_and_never_answers(blackhole_ldap_url):
+    server = ldap3.Server(blackhole_ldap_url, get_info=ldap3.NONE, connect_timeout=5)
+    # receive_timeout must be an int: ldap3 packs it with struct (a float raises struct.error).
+    connection = ldap3.Connection(server, "cn=x", "y", receive_timeout=1)
+    connection.open()  # TCP is accepted
+    with pytest.raises(LDAPException):
+        connection.bind()
