@@ -11,10 +11,10 @@ import ssl
 import ldap3
 import pytest
 from ldap3.core.exceptions import LDAPException, LDAPSocketOpenError
-from ldap3.operation.bind import AuthenticationChoice, BindRequest, Simple, Version
 
 from tests.support.directory import (PPOLICY_OID, PPOLICY_REQUEST, bind_result, bound, connect,
-                                     decode_ppolicy_value, ppolicy_response, tls_settings)
+                                     decode_ppolicy_value, empty_password_bind_result, ppolicy_response,
+                                     tls_settings)
 
 OK_USERS = ["jdoe", "no_mail", "non_ascii", "escaped_dn", "nbsp_password", "lockable"]
 
@@ -172,15 +172,14 @@ def test_openldap_lock_out_and_unlock(openldap):
 def test_openldap_empty_password_binds_anonymously_for_any_dn(openldap):
     """allow bind_anon_dn: the hole the bridge must close itself. ldap3 refuses to send this bind."""
     for dn in (openldap.users["jdoe"].dn, f"uid=nobody,{openldap.users_dn}"):
-        connection = connect(openldap)
-        request = BindRequest()
-        request["version"] = Version(3)
-        request["name"] = dn
-        request["authentication"] = AuthenticationChoice().setComponentByName("simple", Simple(""))
-        connection.post_send_single_response(connection.send("bindRequest", request))
-        assert connection.result["result"] == 0
-        assert connection.extend.standard.who_am_i() in (None, "")  # anonymous
-        connection.unbind()
+        result = empty_password_bind_result(openldap, dn)
+        assert result["result"] == 0 and not result["who_am_i"]  # anonymous
+
+
+def test_ad_empty_password_is_a_wrong_password(samba_ad):
+    """And it counts toward lockout (DIRECTORY-TESTING.md), so the bridge must never send it."""
+    result = empty_password_bind_result(samba_ad, samba_ad.users["jdoe"].dn)
+    assert (result["result"], ad_subcode(result)) == (49, "52e")
 
 
 def test_openldap_service_account_reads_policy_attributes_and_policies(openldap):
@@ -190,7 +189,7 @@ def test_openldap_service_account_reads_policy_attributes_and_policies(openldap)
                                                                  "pwdChangedTime", "pwdPolicySubentry"])
         by_uid = {entry.uid.value: entry.entry_attributes_as_dict for entry in service.entries}
         service.search(f"ou=policies,{openldap.base_dn}", "(objectClass=pwdPolicy)", attributes=["pwdMaxFailure"])
-        assert len(service.entries) == 2
+        assert len(service.entries) == 3  # default, expires-at-once, lockout-after-3
     assert by_uid["disabled"]["pwdAccountLockedTime"] == ["000001010000Z"]
     assert by_uid["mustchange"]["pwdReset"] == ["TRUE"]  # get_info=NONE: no schema, no typing
     assert by_uid["pwdexpired"]["pwdPolicySubentry"]

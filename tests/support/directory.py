@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterator, Mapping, Protocol
 
 import ldap3
+from ldap3.operation.bind import AuthenticationChoice, BindRequest, Simple, Version
 
 PPOLICY_OID = "1.3.6.1.4.1.42.2.27.8.5.1"
 PPOLICY_REQUEST = (PPOLICY_OID, False, None)  # an ldap3 control tuple: (oid, criticality, value)
@@ -168,6 +169,22 @@ def bound(directory: DirectoryFixture, name: str, password: str | bytes) -> Iter
         if not connection.bind():
             raise AssertionError(f"bind as {name} failed: {connection.result}")
         yield connection
+    finally:
+        connection.unbind()
+
+
+def empty_password_bind_result(directory: DirectoryFixture, dn: str) -> dict:
+    """A simple bind with a DN and an EMPTY password (RFC 4513 "unauthenticated bind"), which ldap3
+    refuses to send itself; servers that allow it treat it as anonymous and answer success."""
+    connection = connect(directory)
+    try:
+        request = BindRequest()
+        request["version"] = Version(3)
+        request["name"] = dn
+        request["authentication"] = AuthenticationChoice().setComponentByName("simple", Simple(""))
+        connection.post_send_single_response(connection.send("bindRequest", request))
+        return dict(connection.result, who_am_i=connection.extend.standard.who_am_i()
+                    if connection.result["result"] == 0 else None)
     finally:
         connection.unbind()
 

@@ -41,8 +41,9 @@ users[key] -> DirectoryUser(key, login, password, dn, cn, upn, mail, display_nam
   password_expired  pwdexpired  PwdExpired-Passw0rd1  532 (pwdLastSet -100 days)  49 + passwordExpired
   lockable          locky       Locky-Passw0rd1       ok; lock_out() -> 775       ok; lock_out() -> 49 + accountLocked
 
-Lockout: AD locks `lockable` after 3 wrong passwords (a PSO); everybody else after 10. OpenLDAP locks
-anybody after 3 wrong passwords in a row (a right password resets the count). AD's sub-code is in
+Lockout, the same in both: `lockable` locks after 3 wrong passwords (AD: a PSO; OpenLDAP: its own
+pwdPolicySubentry), everybody else after 10, so other tests' wrong passwords never lock anybody by
+accident; a right password resets the count. lockout_threshold is the 3. AD's sub-code is in
 result["message"] ("... data 52e, v1db1"); OpenLDAP's reason only in the password policy response
 control, which ldap3 returns undecoded in result["controls"][OID]["value"] (see slapd.py and
 directory.ppolicy_response).

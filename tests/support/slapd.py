@@ -11,10 +11,11 @@ How it runs (facts in shared/DIRECTORY-TESTING.md):
   that does not exist. This is the classic hole; the bridge must refuse empty passwords itself.
 
 Password policy (ppolicy overlay, draft-behera; built into the overlay's schema in 2.5):
-- Default policy cn=default,ou=policies: pwdLockout TRUE, pwdMaxFailure 3, pwdMustChange TRUE, pwdMaxAge 90 days,
-  pwdLockoutDuration 30 min, `ppolicy_use_lockout` (the response control says accountLocked).
-  A right password resets the failure count, so tests stay below 3 wrong attempts in a row per user,
-  except through lock_out() on the LOCKABLE user.
+- Default policy cn=default,ou=policies: pwdLockout TRUE, pwdMaxFailure 10, pwdMustChange TRUE,
+  pwdMaxAge 90 days, pwdLockoutDuration 30 min, `ppolicy_use_lockout` (the response control says
+  accountLocked). As in the AD fixture, only the LOCKABLE user locks after 3 wrong passwords (its own
+  policy cn=lockout-after-3, used by lock_out()); the others after 10, so the wrong passwords other tests
+  send never lock anybody by accident (and a right password resets the count).
 - The PASSWORD_EXPIRED user has its own policy (pwdPolicySubentry) with pwdMaxAge 1 day and no grace logins,
   and a pwdChangedTime in 2000 (written as rootdn with the Relax Rules control: no waiting).
 - DISABLED: pwdAccountLockedTime 000001010000Z, the admin lock of ppolicy (bind: 49 + accountLocked).
@@ -58,13 +59,15 @@ GROUPS_DN = f"ou=groups,{BASE_DN}"
 POLICIES_DN = f"ou=policies,{BASE_DN}"
 DEFAULT_POLICY_DN = f"cn=default,{POLICIES_DN}"
 EXPIRY_POLICY_DN = f"cn=expires-at-once,{POLICIES_DN}"
+LOCKOUT_POLICY_DN = f"cn=lockout-after-3,{POLICIES_DN}"
 
 ADMIN_DN = f"cn=admin,{BASE_DN}"
 ADMIN_PASSWORD = "Admin-Passw0rd!"
 SERVICE_DN = f"cn=ssobridge,{SERVICES_DN}"
 SERVICE_PASSWORD = "Svc-Bridge-Passw0rd!"
 
-MAX_FAILURE = 3
+MAX_FAILURE = 10
+LOCKABLE_MAX_FAILURE = 3
 ADMIN_LOCK = "000001010000Z"  # ppolicy: locked until an administrator removes it
 PASSWORD_MAX_AGE = 86400  # seconds, for the PASSWORD_EXPIRED user, whose password is from 2000
 LONG_AGO = "20000101000000Z"
@@ -78,6 +81,7 @@ MODULE_PATH = Path("/usr/lib/ldap")
 SCHEMA_PATH = Path("/etc/ldap/schema")
 
 _PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)  # loaded here: the child between fork and exec should only call
 
 SLAPD_CONF = """\
 include {schema}/core.schema
@@ -148,7 +152,7 @@ def _free_port(host: str) -> int:
 
 def _die_with_parent() -> None:
     """Runs in the child before exec: SIGTERM when pytest dies, however it dies."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class Slapd:
@@ -251,7 +255,7 @@ def start_openldap(directory: Path, pki: Pki, host: str = "127.0.0.1") -> tuple[
             kind="openldap", host=host, ldap_port=slapd.ldap_port, ldaps_port=slapd.ldaps_port,
             ca_file=pki.ca.cert_file, wrong_ca_file=pki.wrong_ca.cert_file, base_dn=BASE_DN,
             users_dn=PEOPLE_DN, admin_dn=ADMIN_DN, admin_password=ADMIN_PASSWORD, service_dn=SERVICE_DN,
-            service_password=SERVICE_PASSWORD, users={}, groups={}, lockout_threshold=MAX_FAILURE,
+            service_password=SERVICE_PASSWORD, users={}, groups={}, lockout_threshold=LOCKABLE_MAX_FAILURE,
             control=control, host_not_in_certificate=HOST_NOT_IN_CERTIFICATE)
         with bound(fixture, ADMIN_DN, ADMIN_PASSWORD) as admin:
             users = _create_directory_content(admin)
@@ -269,15 +273,16 @@ def _create_directory_content(admin: ldap3.Connection) -> dict[str, DirectoryUse
         _add(admin, ou, ["top", "organizationalUnit"])
     _add_policy(admin, DEFAULT_POLICY_DN, pwdMaxAge=90 * 86400)
     _add_policy(admin, EXPIRY_POLICY_DN, pwdMaxAge=PASSWORD_MAX_AGE, pwdGraceAuthNLimit=0)
+    _add_policy(admin, LOCKOUT_POLICY_DN, pwdMaxAge=90 * 86400, pwdMaxFailure=LOCKABLE_MAX_FAILURE)
     _add(admin, SERVICE_DN, ["top", "person", "organizationalPerson", "inetOrgPerson"], cn="ssobridge",
          sn="ssobridge service", userPassword=SERVICE_PASSWORD, description="ssobridge service account: read-only")
     return {person.key: _create_user(admin, person) for person in PEOPLE if not person.ad_only}
 
 
 def _add_policy(admin: ldap3.Connection, dn: str, **settings) -> None:
-    _add(admin, dn, ["top", "device", "pwdPolicy"], pwdAttribute="userPassword", pwdLockout="TRUE",
-         pwdMaxFailure=MAX_FAILURE, pwdMustChange="TRUE", pwdLockoutDuration=1800,
-         pwdFailureCountInterval=1800, **settings)
+    defaults = dict(pwdAttribute="userPassword", pwdLockout="TRUE", pwdMaxFailure=MAX_FAILURE,
+                    pwdMustChange="TRUE", pwdLockoutDuration=1800, pwdFailureCountInterval=1800)
+    _add(admin, dn, ["top", "device", "pwdPolicy"], **defaults | settings)
 
 
 def _create_user(admin: ldap3.Connection, person: Person) -> DirectoryUser:
@@ -288,6 +293,8 @@ def _create_user(admin: ldap3.Connection, person: Person) -> DirectoryUser:
     extra = {}
     if person.state == AccountState.PASSWORD_EXPIRED:
         extra["pwdPolicySubentry"] = EXPIRY_POLICY_DN
+    if person.state == AccountState.LOCKABLE:
+        extra["pwdPolicySubentry"] = LOCKOUT_POLICY_DN
     stored = {("departmentNumber" if name == "department" else name): value for name, value in attributes.items()}
     _add(admin, dn, ["top", "person", "organizationalPerson", "inetOrgPerson"], uid=person.login, cn=person.cn,
          userPassword=person.password.encode("utf-8"), mail=person.mail, displayName=person.display_name,
