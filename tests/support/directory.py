@@ -202,7 +202,10 @@ def ppolicy_response(result: dict) -> dict | None:
 
 
 def decode_ppolicy_value(value: bytes) -> dict:
-    """PasswordPolicyResponseValue ::= SEQUENCE { warning [0] CHOICE {...} OPTIONAL, error [1] ENUMERATED OPTIONAL }"""
+    """PasswordPolicyResponseValue ::= SEQUENCE {
+        warning [0] CHOICE { timeBeforeExpiration [0] INTEGER, graceAuthNsRemaining [1] INTEGER } OPTIONAL,
+        error   [1] ENUMERATED { passwordExpired (0), accountLocked (1), changeAfterReset (2), ... } OPTIONAL }
+    """
     decoded = {"warning": None, "error": None}
     for tag, content in _ber_elements(_ber_elements(value)[0][1] if value else b""):
         if tag == 0xA0:  # warning: [0] constructed, holding [0] or [1] INTEGER

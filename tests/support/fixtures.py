@@ -1,4 +1,4 @@
-"""Session fixtures with REAL directory servers; tests/conftest.py imports them all.
+r"""Session fixtures with REAL directory servers; tests/conftest.py imports them all.
 
 Fixtures (all session-scoped; each server starts once, on first use, and stops when the session ends
 or pytest dies):
@@ -33,8 +33,8 @@ users[key] -> DirectoryUser(key, login, password, dn, cn, upn, mail, display_nam
   no_mail           nmail       N0ra-Passw0rd!        ok, no mail/displayName     ok, no mail/displayName
   upn_differs       mmuster     Mmuster-Passw0rd1     ok, UPN max.mustermann@...  (AD only)
   non_ascii         jörg        Jörg-Pässwort-1       ok, cn "Jörg Müller-Øster 日本"   ok (uid=jörg)
-  escaped_dn        jdoejr      Johnny-Passw0rd!      ok, CN=Doe\\, \\"Johnny\\" Jr   ok, cn=Doe\\2C \\22Johnny\\22 Jr
-  nbsp_password     nbsp        "Pass\\u00a0word-1"    ok only as bytes            ok only as bytes
+  escaped_dn        jdoejr      Johnny-Passw0rd!      ok, CN=Doe\, \"Johnny\" Jr   ok, cn=Doe\2C \22Johnny\22 Jr
+  nbsp_password     nbsp        "Pass\u00a0word-1"    ok only as bytes            ok only as bytes
   disabled          disabled    Disabled-Passw0rd1    533 (uAC 514)               49 + accountLocked (000001010000Z)
   must_change       mustchange  MustChange-Passw0rd1  773 (pwdLastSet 0)          0 + changeAfterReset (pwdReset)
   account_expired   expired     Expired-Passw0rd1     701 (accountExpires past)   (AD only)
@@ -49,6 +49,15 @@ control, which ldap3 returns undecoded in result["controls"][OID]["value"] (see 
 directory.ppolicy_response).
 
 groups: "sales" (jdoe, upn_differs, escaped_dn) is a member of "staff" (non_ascii): nested.
+
+`dn` is spelled as the server returns it: Samba escapes `\,` and `\"`, slapd `\2C` and `\22` (both RFC 4514),
+so compare DNs parsed, never as strings. `attributes` uses AD names in both directories (givenName, sn,
+department, title, telephoneNumber); OpenLDAP stores department as departmentNumber.
+
+Raw ldap3 helpers in directory.py (they prove server behaviour without ssobridge code): connect(),
+bind_result(directory, name, password, controls) -> ldap3 result dict, bound() (context manager),
+empty_password_bind_result(directory, dn) (the DN + empty password bind ldap3 refuses to send),
+ppolicy_response(result) -> {"warning": ..., "error": ...}, PPOLICY_REQUEST (the control tuple to send).
 """
 
 from __future__ import annotations

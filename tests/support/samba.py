@@ -192,9 +192,9 @@ class SambaDomainController:
 class SambaAccounts:
     """The DirectoryControl of the AD fixture: lock and unlock for real, stop and start the DC."""
 
-    def __init__(self, dc: SambaDomainController, directory: DirectoryFixture | None = None):
+    def __init__(self, dc: SambaDomainController):
         self.dc = dc
-        self.directory = directory
+        self.directory: DirectoryFixture | None = None  # set once the users exist
 
     def lock_out(self, user: DirectoryUser) -> None:
         for attempt in range(1, self.directory.lockout_threshold + 1):
@@ -217,7 +217,8 @@ class SambaAccounts:
 
 # --- accounts ---------------------------------------------------------------------------------------
 
-def start_samba_ad(directory: Path, pki: Pki, host: str = "127.0.0.2") -> tuple[DirectoryFixture, SambaDomainController]:
+def start_samba_ad(directory: Path, pki: Pki,
+                   host: str = "127.0.0.2") -> tuple[DirectoryFixture, SambaDomainController]:
     """Provision, start and populate a DC; the caller must dc.stop() it."""
     provision(directory, host)
     dc = SambaDomainController(directory, host, pki)
@@ -231,6 +232,7 @@ def start_samba_ad(directory: Path, pki: Pki, host: str = "127.0.0.2") -> tuple[
             service_dn=f"CN={SERVICE_LOGIN},{SERVICES_DN}", service_password=SERVICE_PASSWORD,
             users={}, groups={}, lockout_threshold=LOCKABLE_THRESHOLD, control=control,
             netbios_domain=NETBIOS_DOMAIN, upn_suffix=UPN_SUFFIX, realm=REALM)
+        # Connected through the fixture without users; the users it lists are created now.
         with bound(fixture, fixture.admin_dn, ADMIN_PASSWORD) as admin:
             users = _create_directory_content(admin)
             fixture = dataclasses.replace(fixture, users=users, groups=_create_groups(admin, users))
@@ -249,7 +251,8 @@ def _create_directory_content(admin: ldap3.Connection) -> dict[str, DirectoryUse
     _add_account(admin, f"CN={SERVICE_LOGIN},{SERVICES_DN}", SERVICE_LOGIN, SERVICE_PASSWORD,
                  description="ssobridge service account: read-only")
     users = {person.key: _create_user(admin, person) for person in PEOPLE}
-    _add_password_policy(admin, "lockout-after-3", users["lockable"].dn, **{"msDS-LockoutThreshold": LOCKABLE_THRESHOLD})
+    _add_password_policy(admin, "lockout-after-3", users["lockable"].dn,
+                         **{"msDS-LockoutThreshold": LOCKABLE_THRESHOLD})
     return users
 
 

@@ -218,7 +218,7 @@ class SlapdAccounts:
 
     def __init__(self, slapd: Slapd):
         self.slapd = slapd
-        self.directory: DirectoryFixture | None = None
+        self.directory: DirectoryFixture | None = None  # set once the users exist
 
     def lock_out(self, user: DirectoryUser) -> None:
         for attempt in range(1, self.directory.lockout_threshold + 1):
@@ -257,6 +257,7 @@ def start_openldap(directory: Path, pki: Pki, host: str = "127.0.0.1") -> tuple[
             users_dn=PEOPLE_DN, admin_dn=ADMIN_DN, admin_password=ADMIN_PASSWORD, service_dn=SERVICE_DN,
             service_password=SERVICE_PASSWORD, users={}, groups={}, lockout_threshold=LOCKABLE_MAX_FAILURE,
             control=control, host_not_in_certificate=HOST_NOT_IN_CERTIFICATE)
+        # Connected through the fixture without users; the users it lists are created now.
         with bound(fixture, ADMIN_DN, ADMIN_PASSWORD) as admin:
             users = _create_directory_content(admin)
             fixture = dataclasses.replace(fixture, users=users, groups=_create_groups(admin, users))
