@@ -107,6 +107,8 @@ namespace SsoBridgeTests
             for (int i = 0; i < args.Length; i++)
             {
                 string a = args[i];
+                if (spec.Vars == null && (a == "--var" || a == "--nil-item" || a == "--vars-stdin"))
+                    throw new UsageException("--null-list cannot be combined with variables");
                 switch (a)
                 {
                     case "--url": spec.Url = Value(args, ref i); break;
@@ -126,8 +128,6 @@ namespace SsoBridgeTests
                     case "--trust-all": trustAll = true; break;
                     default: throw new UsageException("unknown argument " + a);
                 }
-                if (spec.Vars == null && (a == "--var" || a == "--nil-item" || a == "--vars-stdin"))
-                    throw new UsageException("--null-list cannot be combined with variables");
             }
             ConfigureTls(caFile, trustAll);
             if (batch)
@@ -251,6 +251,7 @@ namespace SsoBridgeTests
         static Dictionary<string, object> Call(CallSpec spec)
         {
             var proxy = Proxy(spec);
+            proxy.LastHttpStatus = null;
             List<string> vars = spec.Vars == null ? null : new List<string>(spec.Vars);
             try
             {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 
@@ -24,10 +24,21 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def make_pki(directory: Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost"), label: str = "test") -> TestPki:
-    """A CA and a server certificate valid for `hosts` (IP addresses or DNS names), written as PEM files."""
+def _new_key(key_type: str):
+    if key_type == "ec":
+        return ec.generate_private_key(ec.SECP256R1())
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def make_pki(directory: Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost"), label: str = "test",
+             key_type: str = "ec") -> TestPki:
+    """A CA and a server certificate valid for `hosts` (IP addresses or DNS names), written as PEM files.
+
+    key_type "ec" (P-256) or "rsa" (2048): Mono's managed X509Chain cannot decode EC keys, which the client
+    must cope with.
+    """
     now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_key = _new_key(key_type)
     ca_cert = (
         x509.CertificateBuilder()
         .subject_name(_name(f"ssobridge {label} CA"))
@@ -41,7 +52,7 @@ def make_pki(directory: Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost"
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = _new_key(key_type)
     alt_names = []
     for host in hosts:
         try:

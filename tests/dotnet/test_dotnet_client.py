@@ -50,7 +50,8 @@ TYPES, ELEMENTS = _schema()
 def from_xml(element: ET.Element | None, xsd_type: str):
     """What .NET's XmlSerializer makes of `element` as `xsd_type`, in the client's JSON shape."""
     if element is None or element.get(NIL) == "true":
-        return None
+        # XmlSerializer creates every List<T> member up front: an omitted list reads as an empty one.
+        return [] if xsd_type.startswith("tns:ArrayOf") else None
     if xsd_type == "s:boolean":
         return {"true": True, "false": False}[element.text]
     if xsd_type == "s:string":
@@ -263,6 +264,13 @@ def test_null_list_omits_input_variables_and_null_inputs_omits_inputs(dotnet, se
     assert '<inputs><InputVariables /></inputs>' in bodies[2]
 
 
+def test_control_characters_are_sent_as_character_references_xml_1_0_forbids(dotnet, server):
+    # What SmarterTrack would send for a control character a user typed: not well-formed XML 1.0.
+    dotnet.call(server.url, "StartTicket", ["subject=a\x00b\x0bc\x1fd\te"])
+
+    assert b"<string>subject=a&#x0;b&#xB;c&#x1F;d\te</string>" in server.requests[0].body
+
+
 def test_special_characters_are_escaped_once(dotnet, server):
     dotnet.call(server.url, "StartTicket", ['subject=a < b & "c" > \'d\' ]]> \\ é 😀', "multi=line1\nline2"])
 
@@ -327,15 +335,61 @@ def test_nil_boolean_in_a_result_is_an_xml_error(dotnet, server):
     assert result["HttpStatus"] == 200
 
 
-def test_result_in_a_foreign_namespace_reads_as_no_result(dotnet, server):
+@pytest.mark.parametrize("result_xml, expected", [
+    ('<StartChatResult xmlns="ssobridge.wire"><Success>true</Success><Message>m</Message></StartChatResult>',
+     {"Result": None, "HttpStatus": 200}),
+    ('<StartChatResult><Success xmlns="ssobridge.wire">true</Success><Message xmlns="ssobridge.wire">m</Message>'
+     "</StartChatResult>",
+     {"Success": False, "Message": None, "OutputVariables": []}),
+], ids=["result-element", "field-elements"])
+def test_elements_in_a_foreign_namespace_are_silently_ignored(dotnet, server, result_xml, expected):
     body = (
         '<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
-        '<soap:Body><StartChatResponse xmlns="http://tempuri.org/"><StartChatResult xmlns="ssobridge.wire">'
-        "<Success>true</Success></StartChatResult></StartChatResponse></soap:Body></soap:Envelope>"
+        f'<soap:Body><StartChatResponse xmlns="http://tempuri.org/">{result_xml}</StartChatResponse>'
+        "</soap:Body></soap:Envelope>"
     )
     server.override("11", "StartChat", 200, body)
 
-    assert dotnet.call(server.url, "StartChat", ["authPW=secret"]) == {"Result": None, "HttpStatus": 200}
+    assert dotnet.call(server.url, "StartChat", ["authPW=secret"]) == expected
+
+
+def _custom_field_response(result_xml: str) -> str:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" '
+        f'xmlns:xsi="{XSI}"><soap:Body><GetCustomFieldOptionsResponse xmlns="http://tempuri.org/">'
+        f"<GetCustomFieldOptionsResult>{result_xml}</GetCustomFieldOptionsResult>"
+        "</GetCustomFieldOptionsResponse></soap:Body></soap:Envelope>"
+    )
+
+
+def test_omitted_lists_read_as_empty_and_omitted_booleans_as_false(dotnet, server):
+    server.override("11", "GetCustomFieldOptions", 200, _custom_field_response(
+        "<Success>true</Success><CustomFieldDataItems><ExternalCustomFieldData><CustomFieldName>x</CustomFieldName>"
+        '</ExternalCustomFieldData><ExternalCustomFieldData xsi:nil="true" /></CustomFieldDataItems>'))
+
+    result = dotnet.call(server.url, "GetCustomFieldOptions", ["authPW=secret"])
+
+    assert result == {
+        "Success": True,
+        "Message": None,
+        "OutputVariables": [],
+        "CustomFieldDataItems": [
+            {"CustomFieldName": "x", "DisplayWithInformationLookup": False, "ChangeListOptions": False,
+             "ListOptions": [], "ChangeRequired": False, "NewRequiredValue": False, "ChangeVisible": False,
+             "NewVisibleValue": False},
+            None,
+        ],
+    }
+
+
+def test_control_character_in_a_response_is_an_xml_error(dotnet, server):
+    server.override("11", "GetCustomFieldOptions", 200, _custom_field_response(
+        "<Success>true</Success><Message>a&#xB;b</Message>"))
+
+    result = dotnet.call(server.url, "GetCustomFieldOptions", ["authPW=secret"])
+
+    assert result["Fault"].startswith("There is an error in XML document")
+    assert "0x0B" in result["Inner"][0]
 
 
 def test_unreachable_server_is_a_fault_without_http_status(dotnet):
@@ -419,43 +473,45 @@ def test_mono_sends_the_body_without_waiting_for_100_continue(dotnet):
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory):
+def client_pki(tmp_path_factory):
     certs = pytest.importorskip("tests.dotnet.certs")
-    directory = tmp_path_factory.mktemp("pki")
+    directory = tmp_path_factory.mktemp("client-pki")
     return {
         "good": certs.make_pki(directory, label="good"),
+        "good-rsa": certs.make_pki(directory, label="good-rsa", key_type="rsa"),
         "other": certs.make_pki(directory, label="other"),
         "wrong-name": certs.make_pki(directory, hosts=("other.example",), label="wrong-name"),
     }
 
 
-def _tls_server(pki_entry) -> ReplayServer:
+def _tls_server(pki_entry) -> ReplayServer:  # pki_entry: a tests.dotnet.certs.TestPki
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(pki_entry.cert_pem, pki_entry.key_pem)
     return ReplayServer(tls=context)
 
 
+@pytest.mark.parametrize("pki_name", ["good", "good-rsa"])
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
-def test_https_with_the_servers_ca_succeeds(dotnet, pki, host):
-    with _tls_server(pki["good"]) as https:
+def test_https_with_the_servers_ca_succeeds(dotnet, client_pki, host, pki_name):
+    with _tls_server(client_pki[pki_name]) as https:
         url = https.url.replace("127.0.0.1", host)
-        result = dotnet.call(url, "StartChat", ["authPW=secret"], ca_file=pki["good"].ca_pem)
+        result = dotnet.call(url, "StartChat", ["authPW=secret"], ca_file=client_pki[pki_name].ca_pem)
 
     assert result.get("Success") is True, result
 
 
 @pytest.mark.parametrize("case, ca", [("good", "other"), ("wrong-name", "wrong-name"), ("good", None)])
-def test_https_refuses_another_ca_or_another_name(dotnet, pki, case, ca):
-    with _tls_server(pki[case]) as https:
+def test_https_refuses_another_ca_or_another_name(dotnet, client_pki, case, ca):
+    with _tls_server(client_pki[case]) as https:
         result = dotnet.call(https.url, "StartChat", ["authPW=secret"],
-                             ca_file=pki[ca].ca_pem if ca else None)
+                             ca_file=client_pki[ca].ca_pem if ca else None)
 
     assert result["WebExceptionStatus"] == "TrustFailure"
     assert https.requests == []
 
 
-def test_https_trust_all_accepts_any_certificate(dotnet, pki):
-    with _tls_server(pki["wrong-name"]) as https:
+def test_https_trust_all_accepts_any_certificate(dotnet, client_pki):
+    with _tls_server(client_pki["wrong-name"]) as https:
         result = dotnet.call(https.url, "StartChat", ["authPW=secret"], trust_all=True)
 
     assert result["OutputVariables"] == ["ChatCreation=TRUE"]
