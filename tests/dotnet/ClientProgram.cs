@@ -4,10 +4,10 @@
 //   mono client.exe --url URL --op OP [--soap 11|12] [--var NAME=VALUE]... [--nil-item] [--vars-stdin]
 //                   [--null-list] [--null-inputs] [--repeat N] [--timing] [--timeout MS]
 //                   [--ca-file PEM | --trust-all]
-//   mono client.exe --url URL --batch [--timing] [--timeout MS] [--ca-file PEM | --trust-all]
+//   mono client.exe --batch [--url URL] [--timing] [--timeout MS] [--ca-file PEM | --trust-all]
 //
 // Exit codes: 0 result printed, 2 usage error, 3 SOAP fault / HTTP error / transport error (printed as
-// {"Fault": ..., "HttpStatus": n|null, ...}).
+// {"Fault": ..., "HttpStatus": n|null, ...}). See README.md in this directory.
 
 using System;
 using System.Collections;

@@ -37,7 +37,7 @@ def make_pki(directory: Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost"
     key_type "ec" (P-256) or "rsa" (2048): Mono's managed X509Chain cannot decode EC keys, which the client
     must cope with.
     """
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = _new_key(key_type)
     ca_cert = (
         x509.CertificateBuilder()

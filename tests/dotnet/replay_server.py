@@ -20,8 +20,9 @@ import re
 import socket
 import ssl
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 REFERENCE = Path(__file__).parent / "reference"
 TEMPURI = "http://tempuri.org/"
@@ -94,7 +95,7 @@ def operation_of(soap: str, headers) -> str | None:
 def load_transcript(soap: str) -> list[Exchange]:
     """The calls recorded in reference/soap<11|12>-transcript.txt, in order."""
     data = (REFERENCE / f"soap{soap}-transcript.txt").read_bytes()
-    parts = re.split(rb"^#### call \d+ \(connection (\d+)\)\n", data, flags=re.M)
+    parts = re.split(rb"^#### call \d+ \(connection (\d+)\)\n", data, flags=re.MULTILINE)
     exchanges = []
     for connection, chunk in zip(parts[1::2], parts[2::2]):
         request_raw, response_raw = chunk.removeprefix(b"---- request\n").split(b"\n---- response\n")
@@ -189,7 +190,7 @@ class ReplayServer:
     def _canned(exchange: Exchange) -> Canned:
         return Canned(200, exchange.response.body, exchange.response.header("Content-Type"))
 
-    def __enter__(self) -> "ReplayServer":
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

@@ -25,7 +25,7 @@ from tests.dotnet.replay_server import (
     load_transcript,
     soap_fault,
 )
-from tests.dotnet_client import dotnet, expect_100_continue_answered, outputs  # noqa: F401 (fixture)
+from tests.dotnet_client import expect_100_continue_answered, outputs
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 NIL = f"{{{XSI}}}nil"
@@ -338,8 +338,8 @@ def test_nil_boolean_in_a_result_is_an_xml_error(dotnet, server):
 @pytest.mark.parametrize("result_xml, expected", [
     ('<StartChatResult xmlns="ssobridge.wire"><Success>true</Success><Message>m</Message></StartChatResult>',
      {"Result": None, "HttpStatus": 200}),
-    ('<StartChatResult><Success xmlns="ssobridge.wire">true</Success><Message xmlns="ssobridge.wire">m</Message>'
-     "</StartChatResult>",
+    (('<StartChatResult><Success xmlns="ssobridge.wire">true</Success><Message xmlns="ssobridge.wire">m</Message>'
+      "</StartChatResult>"),
      {"Success": False, "Message": None, "OutputVariables": []}),
 ], ids=["result-element", "field-elements"])
 def test_elements_in_a_foreign_namespace_are_silently_ignored(dotnet, server, result_xml, expected):
