@@ -85,11 +85,11 @@ class DotNetClient:
 
     def build(self) -> Path:
         exe = self.cache_dir / f"smartertrack-client-{self.source_hash}.exe"
-        if exe.exists():
-            return exe
-        for tool in (self.mcs, self.mono):
+        for tool in (self.mono,) if exe.exists() else (self.mcs, self.mono):
             if shutil.which(tool) is None:
                 raise DotNetUnavailable(f"{tool} not found ({INSTALL_HINT})")
+        if exe.exists():
+            return exe
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         # Compile beside the target and rename: parallel sessions never see a half-written exe.
         partial = exe.with_name(f"{exe.stem}.{os.getpid()}.partial.exe")
