@@ -43,8 +43,9 @@ def run_server(config: Config) -> int:
                          server_name="ssobridge", timeout=30, shutdown_timeout=5)
 
     def stop(signum, frame):
+        # Leave serve() in the main thread; the finally below stops the worker threads.
         log.info("event=stopping signal=%s", signal.Signals(signum).name)
-        server.stop()
+        raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -57,6 +58,9 @@ def run_server(config: Config) -> int:
              settings.public_url, ",".join(d.name for d in directories.directories) or "none")
     try:
         server.serve()
+    except SystemExit:
+        pass
     finally:
+        server.stop()
         directories.close()
     return 0

@@ -1,3 +1,4 @@
 """Shared fixtures: real directory servers and network edge cases (documented in tests/support/fixtures.py)."""
 
 from tests.support.fixtures import *  # noqa: F401,F403
+from tests.dotnet_client import dotnet  # noqa: F401,E402

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Callable, TypeVar
 from urllib.parse import urlsplit
 
-from ldap3 import NONE, SYNC, Connection, Server, Tls
+from ldap3 import NONE, SIMPLE, SYNC, Connection, Server, Tls
 from ldap3.core.exceptions import LDAPException
 
 from ..config import DirectorySettings
@@ -75,7 +75,8 @@ class Connector:
     def _open_on(self, server: Server, bind_as_service: bool) -> Connection:
         settings = self.settings
         connection = Connection(
-            server, client_strategy=SYNC, auto_bind="NONE", raise_exceptions=False, read_only=True,
+            server, authentication=SIMPLE, client_strategy=SYNC, auto_bind="NONE", raise_exceptions=False,
+            read_only=True,
             auto_referrals=False, check_names=False,
             # ldap3 packs this into SO_RCVTIMEO as a whole number of seconds.
             receive_timeout=max(1, math.ceil(settings.timeout)),
