@@ -35,7 +35,6 @@ class DirectoryUnavailable(Exception):
 @dataclass
 class _ServerState:
     url: str
-    server: Server
     down_until: float = 0.0
 
 
@@ -49,7 +48,7 @@ class Connector:
 
     def __init__(self, settings: DirectorySettings):
         self.settings = settings
-        self._servers = [_ServerState(url, _ldap3_server(url, settings)) for url in settings.urls]
+        self._servers = [_ServerState(url) for url in settings.urls]
         self._lock = threading.Lock()
 
     def open(self, bind_as_service: bool) -> Connection:
@@ -59,7 +58,9 @@ class Connector:
         failures = []
         for state in candidates:
             try:
-                connection = self._open_on(state.server, bind_as_service)
+                # A new ldap3 Server each time: it would otherwise remember a failed address on its own
+                # and refuse it for a while after the server is back ("invalid server address").
+                connection = self._open_on(_ldap3_server(state.url, self.settings), bind_as_service)
             except DirectoryUnavailable as e:
                 failures.append(f"{state.url}: {e}")
                 with self._lock:
