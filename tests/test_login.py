@@ -299,3 +299,21 @@ def test_first_dead_server_is_skipped(site, tmp_path, dead_ldap_url):
         assert service.log().count("event=directory_server_down") == 1  # marked down once, then skipped
     finally:
         service.stop()
+
+
+def test_characters_xml_forbids_in_directory_values_are_stripped(openldap, ldap_service, dotnet):
+    from ldap3 import MODIFY_DELETE, MODIFY_REPLACE
+
+    from tests.support.directory import bound
+    user = openldap.users["nbsp_password"]  # has no title of its own
+    with bound(openldap, openldap.admin_dn, openldap.admin_password) as admin:
+        assert admin.modify(user.dn, {"title": [(MODIFY_REPLACE, ["Ops\x0bLead\x01"])]}), admin.result
+    try:
+        variables = [AUTH, f"loginUsername={user.login}", f"loginPassword={user.password}"]
+        for result in (authenticate(ldap_service, user.login, user.password),
+                       dotnet.call(ldap_service.url, "Authenticate", variables)):
+            assert result["OutputVariables"][0] == "Authentication=OK"
+            assert "cf_Job Title=OpsLead" in result["OutputVariables"]
+    finally:
+        with bound(openldap, openldap.admin_dn, openldap.admin_password) as admin:
+            admin.modify(user.dn, {"title": [(MODIFY_DELETE, [])]})

@@ -225,7 +225,7 @@ class Directory:
 
     def __init__(self, settings: DirectorySettings, attributes: Iterable[str] = ()):
         self.settings = settings
-        connector = Connector(settings)
+        self.connector = connector = Connector(settings)
         self._service = ConnectionPool(connector, bind_as_service=True)
         self._binds = ConnectionPool(connector, bind_as_service=False)
         state = AD_STATE_ATTRIBUTES if settings.is_active_directory else PPOLICY_STATE_ATTRIBUTES

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import queue
+import re
 import select
 import socket
 import ssl
@@ -50,6 +51,7 @@ class Connector:
         self.settings = settings
         self._servers = [_ServerState(url) for url in settings.urls]
         self._lock = threading.Lock()
+        self.opened = 0  # connections opened so far: with reuse, it stays small (benchmarks read it)
 
     def open(self, bind_as_service: bool) -> Connection:
         now = time.monotonic()
@@ -70,6 +72,7 @@ class Connector:
                 continue
             with self._lock:
                 state.down_until = 0.0
+                self.opened += 1
             return connection
         raise DirectoryUnavailable("; ".join(failures))
 
@@ -216,13 +219,20 @@ def describe_result(result: dict | None) -> str:
     return text
 
 
+_CERTIFICATE_NAME = re.compile(r"\('(?:DNS|IP Address)', '([^']+)'\)")
+_NAME_NOT_MATCHED = re.compile(r"doesn't match any name in \['([^']*)'")
+
+
 def describe_error(error: BaseException) -> str:
     """A plain sentence for an exception, with certificate problems spelled out."""
     text = str(error)
     if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
         return f"TLS certificate not trusted (check ca_file): {text}"
-    if "hostname" in text.lower() and "match" in text.lower():
-        return f"TLS certificate does not match the server name in the URL: {text}"
+    mismatch = _NAME_NOT_MATCHED.search(text)
+    if mismatch:
+        names = ", ".join(_CERTIFICATE_NAME.findall(text)) or "none"
+        return (f"TLS certificate does not match the server name in the URL ({mismatch.group(1)}); "
+                f"the certificate names: {names}")
     if "timed out" in text.lower() or "timeout" in type(error).__name__.lower():
         return f"timed out: {text}"
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
