@@ -12,8 +12,7 @@ from .wire import Endpoint
 
 
 def build(config: Config) -> tuple[Endpoint, DirectorySet]:
-    attributes = {name for candidates in config.attributes.values() for name in candidates}
-    directories = DirectorySet([Directory(settings, attributes) for settings in config.directories])
+    directories = DirectorySet([Directory(settings) for settings in config.directories])
     bridge = Bridge(config, directories)
     endpoint = Endpoint(bridge, config.server.public_url, config.server.max_body_bytes, config.server.max_variables)
     return endpoint, directories

@@ -9,6 +9,7 @@ import signal
 import sys
 
 from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from . import __version__
 from .app import build, configure_logging
@@ -41,6 +42,11 @@ def run_server(config: Config) -> int:
     settings = config.server
     server = wsgi.Server((settings.host, settings.port), endpoint, numthreads=settings.threads,
                          server_name="ssobridge", timeout=30, shutdown_timeout=5)
+    if settings.tls_cert:
+        server.ssl_adapter = BuiltinSSLAdapter(settings.tls_cert, settings.tls_key)
+    elif not settings.is_loopback:
+        log.warning("event=plaintext_http listen=%s:%s note=%r", settings.host, settings.port,
+                    "passwords from SmarterTrack cross the network unencrypted unless a TLS proxy is in front")
 
     def stop(signum, frame):
         # Leave serve() in the main thread; the finally below stops the worker threads.

@@ -9,6 +9,7 @@ config file; the environment wins. An undefined NAME is a config error. Any othe
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -20,6 +21,8 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from .mapping import Candidate, OutputMapping
+
 DIRECTORY_TYPES = ("active_directory", "ldap")
 
 DEFAULT_USER_FILTERS = {
@@ -29,10 +32,13 @@ DEFAULT_USER_FILTERS = {
 }
 
 # SmarterTrack output variable -> directory attributes tried in order; the first non-empty wins.
-DEFAULT_ATTRIBUTES = {
-    "EmailAddress": ("mail", "userPrincipalName"),
-    "DisplayName": ("displayName", "cn"),
-}
+DEFAULT_ATTRIBUTES = (
+    OutputMapping("EmailAddress", (Candidate("mail"), Candidate("userPrincipalName"))),
+    OutputMapping("DisplayName", (Candidate("displayName"), Candidate("cn"))),
+)
+
+# [smartertrack.passwords] keys: one per provider tab of SmarterTrack, each with its own password.
+PROVIDER_PASSWORD_KEYS = ("login", "custom_fields", "ticket", "chat", "user_info", "events")
 
 # The Message of each Authentication=FAIL reason; keys are the [messages] keys.
 DEFAULT_MESSAGES = {
@@ -67,6 +73,13 @@ class ServerSettings:
     max_body_bytes: int
     max_variables: int
     threads: int
+    tls_cert: str | None
+    tls_key: str | None
+    allow_plaintext_http: bool
+
+    @property
+    def is_loopback(self) -> bool:
+        return is_loopback(self.host)
 
 
 @dataclass(frozen=True)
@@ -88,6 +101,7 @@ class DirectorySettings:
     default: bool
     retry_down_after: float
     ppolicy_default_dn: str | None
+    attributes: tuple[OutputMapping, ...]  # [attributes], overridden by this directory's [directory.attributes]
 
     @property
     def is_active_directory(self) -> bool:
@@ -106,8 +120,9 @@ class LoginSettings:
 class Config:
     server: ServerSettings
     web_service_password: str = field(repr=False)
+    provider_passwords: Mapping[str, str] = field(repr=False)  # provider key -> its own password
     directories: tuple[DirectorySettings, ...]
-    attributes: Mapping[str, tuple[str, ...]]
+    attributes: tuple[OutputMapping, ...]
     messages: Mapping[str, str]
     login: LoginSettings
     log_level: str
@@ -230,9 +245,11 @@ def _build(raw: dict, source: str, problems: list[str]) -> Config:
     server = _server(_Table(top.get("server", dict, {}), "server", problems))
     smartertrack = _Table(top.get("smartertrack", dict, {}), "smartertrack", problems)
     password = smartertrack.text("web_service_password", required=True) or ""
+    provider_passwords = _provider_passwords(
+        _Table(smartertrack.get("passwords", dict, {}), "smartertrack.passwords", problems))
     smartertrack.reject_unknown()
-    directories = _directories(top.get("directory", list, []), problems)
-    attributes = _attributes(_Table(top.get("attributes", dict, {}), "attributes", problems))
+    attributes = _attributes(_Table(top.get("attributes", dict, {}), "attributes", problems), DEFAULT_ATTRIBUTES)
+    directories = _directories(top.get("directory", list, []), attributes, problems)
     messages = _messages(_Table(top.get("messages", dict, {}), "messages", problems))
     login_table = _Table(top.get("login", dict, {}), "login", problems)
     login = LoginSettings(
@@ -246,24 +263,61 @@ def _build(raw: dict, source: str, problems: list[str]) -> Config:
         logging_table.problem("level", "must be one of DEBUG, INFO, WARNING, ERROR")
     logging_table.reject_unknown()
     top.reject_unknown()
-    return Config(server=server, web_service_password=password, directories=directories,
+    return Config(server=server, web_service_password=password, provider_passwords=provider_passwords,
+                  directories=directories,
                   attributes=attributes, messages=messages, login=login, log_level=log_level, source=source)
 
 
 def _server(t: _Table) -> ServerSettings:
     listen = t.text("listen", "127.0.0.1:8290") or "127.0.0.1:8290"
     host, port = parse_listen(listen, t)
-    public_url = t.text("public_url") or f"http://{_url_host(host)}:{port}/ExternalProvider.asmx"
+    tls_cert, tls_key = t.text("tls_cert"), t.text("tls_key")
+    for key, path in (("tls_cert", tls_cert), ("tls_key", tls_key)):
+        if path and not Path(path).is_file():
+            t.problem(key, f"file not found: {path}")
+    if bool(tls_cert) != bool(tls_key):
+        t.problem("tls_cert" if not tls_cert else "tls_key", "tls_cert and tls_key must be set together")
+    scheme = "https" if tls_cert else "http"
+    public_url = t.text("public_url") or f"{scheme}://{_url_host(host)}:{port}/ExternalProvider.asmx"
     if urlsplit(public_url).scheme not in ("http", "https") or not urlsplit(public_url).netloc:
         t.problem("public_url", f"must be an http:// or https:// URL, not {public_url!r}")
+    allow_plaintext_http = t.get("allow_plaintext_http", bool, False)
+    if not tls_cert and not is_loopback(host) and not allow_plaintext_http:
+        t.problem("listen", f"{listen} is reachable from other machines, and without tls_cert/tls_key the "
+                            "passwords SmarterTrack sends would cross the network in clear text: set tls_cert "
+                            "and tls_key, or (behind a TLS proxy) allow_plaintext_http = true")
     settings = ServerSettings(
         host=host, port=port, public_url=public_url,
         max_body_bytes=t.positive("max_body_bytes", int, 1024 * 1024),
         max_variables=t.positive("max_variables", int, 1000),
         threads=t.positive("threads", int, 16),
+        tls_cert=tls_cert, tls_key=tls_key, allow_plaintext_http=allow_plaintext_http,
     )
     t.reject_unknown()
     return settings
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _provider_passwords(t: _Table) -> Mapping[str, str]:
+    passwords = {}
+    for key in PROVIDER_PASSWORD_KEYS:
+        value = t.text(key)
+        if value is not None:
+            if not value.strip():
+                t.problem(key, "must not be empty (leave it out to use web_service_password)")
+            passwords[key] = value
+    for name in t.data:
+        if name not in t.used:
+            t.problem(name, f"unknown provider; use one of {', '.join(PROVIDER_PASSWORD_KEYS)}")
+    return MappingProxyType(passwords)
 
 
 def parse_listen(listen: str, t: _Table | None = None) -> tuple[str, int]:
@@ -281,13 +335,14 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _directories(entries: list, problems: list[str]) -> tuple[DirectorySettings, ...]:
+def _directories(entries: list, attributes: tuple[OutputMapping, ...],
+                 problems: list[str]) -> tuple[DirectorySettings, ...]:
     if not entries:
         return ()
     result = []
     for index, entry in enumerate(entries):
         t = _Table(entry, f"directory[{index}]", problems)
-        result.append(_directory(t, index))
+        result.append(_directory(t, index, attributes))
         t.reject_unknown()
     names = [d.name.lower() for d in result]
     for name in {n for n in names if names.count(n) > 1}:
@@ -307,7 +362,7 @@ def _claims_unique(claims: list[tuple[str, str]], key: str, problems: list[str])
         seen[claim.lower()] = name
 
 
-def _directory(t: _Table, index: int) -> DirectorySettings:
+def _directory(t: _Table, index: int, attributes: tuple[OutputMapping, ...]) -> DirectorySettings:
     kind = t.text("type", required=True)
     if kind is not None and kind not in DIRECTORY_TYPES:
         t.problem("type", f"must be one of {', '.join(DIRECTORY_TYPES)}, not {kind!r}")
@@ -350,6 +405,7 @@ def _directory(t: _Table, index: int) -> DirectorySettings:
         default=t.get("default", bool, False),
         retry_down_after=t.positive("retry_down_after", float, 30.0),
         ppolicy_default_dn=t.text("ppolicy_default_dn"),
+        attributes=_attributes(_Table(t.get("attributes", dict, {}), f"{t.key}.attributes", t.problems), attributes),
     )
     return settings
 
@@ -383,20 +439,39 @@ def _check_user_filter(t: _Table, user_filter: str) -> None:
                                  "only {user} and {upn} exist")
 
 
-def _attributes(t: _Table) -> Mapping[str, tuple[str, ...]]:
-    mapping = dict(DEFAULT_ATTRIBUTES)
+def _attributes(t: _Table, inherited: tuple[OutputMapping, ...]) -> tuple[OutputMapping, ...]:
+    """An [attributes] table over the mappings it inherits; a key given here replaces the inherited one.
+
+    A value is an attribute name, a list of candidates (attribute names or "{givenName} {sn}" templates),
+    or a table {from = [...], join = "; "} that joins the values of multi-valued attributes.
+    """
+    mapping = {m.name: m for m in inherited}
     for name in t.data:
-        if name not in ("EmailAddress", "DisplayName") and not name.startswith("cf_"):
+        t.used.add(name)
+        if name not in ("EmailAddress", "DisplayName") and not (name.startswith("cf_") and len(name) > 3):
             t.problem(name, "must be EmailAddress, DisplayName or a cf_<Field> name")
-            t.used.add(name)
             continue
-        value = t.get(name, (str, list))
-        candidates = (value,) if isinstance(value, str) else tuple(value or ())
-        if not candidates or not all(isinstance(c, str) and c.strip() for c in candidates):
-            t.problem(name, "must be an attribute name or a list of attribute names")
+        value = t.data[name]
+        join = None
+        if isinstance(value, dict):
+            join = value.get("join")
+            unknown = set(value) - {"from", "join"}
+            if unknown or (join is not None and not isinstance(join, str)):
+                t.problem(name, 'as a table takes from = [...] and optionally join = "separator"')
+                continue
+            value = value.get("from")
+        candidates = [value] if isinstance(value, str) else value
+        if not isinstance(candidates, list) or not candidates or \
+                not all(isinstance(c, str) and c.strip() for c in candidates):
+            t.problem(name, "must be an attribute name, a list of attribute names or templates, or a table "
+                            "with from = [...]")
             continue
-        mapping[name] = candidates
-    return MappingProxyType(mapping)
+        parsed = tuple(Candidate(c.strip()) for c in candidates)
+        for candidate in parsed:
+            if candidate.problem():
+                t.problem(name, candidate.problem())
+        mapping[name] = OutputMapping(name, parsed, join)
+    return tuple(mapping.values())
 
 
 def _messages(t: _Table) -> Mapping[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ssobridge.config import DEFAULT_USER_FILTERS, DirectorySettings
+from ssobridge.config import DEFAULT_ATTRIBUTES, DEFAULT_USER_FILTERS, DirectorySettings
 from ssobridge.directory import AccountState, Directory, DirectoryUnavailable, parse_login_name
 
 
@@ -16,7 +16,7 @@ def settings_for(directory, **overrides) -> DirectorySettings:
                   timeout=5, netbios_domain=directory.netbios_domain,
                   upn_suffixes=(directory.upn_suffix,) if directory.upn_suffix else (),
                   user_filter=DEFAULT_USER_FILTERS[kind], default=False, retry_down_after=30,
-                  ppolicy_default_dn=None)
+                  ppolicy_default_dn=None, attributes=DEFAULT_ATTRIBUTES)
     values.update(overrides)
     return DirectorySettings(**values)
 

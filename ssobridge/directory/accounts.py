@@ -11,9 +11,10 @@ import logging
 import math
 import re
 import threading
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterable, Mapping
+from typing import Mapping
 
 from cachetools import TTLCache
 from ldap3 import BASE, SUBTREE, Connection
@@ -44,19 +45,53 @@ class AmbiguousUser(Exception):
     """The user_filter matched more than one entry: a configuration problem, never a login."""
 
 
+# Attributes whose values are binary even when the bytes happen to be valid UTF-8.
+BINARY_ATTRIBUTES = frozenset(name.lower() for name in (
+    "thumbnailPhoto", "jpegPhoto", "photo", "userCertificate", "userSMIMECertificate", "cACertificate",
+    "nTSecurityDescriptor", "logonHours", "msExchMailboxGuid", "msExchMailboxSecurityDescriptor",
+    "msDS-GenerationId", "sIDHistory", "tokenGroups", "userPassword", "unicodePwd", "mS-DS-ConsistencyGuid",
+))
+
+
+def render_guid(raw: bytes) -> str:
+    """objectGUID as Windows writes it: the first three fields are little-endian."""
+    return str(uuid.UUID(bytes_le=raw)) if len(raw) == 16 else raw.hex()
+
+
+def render_sid(raw: bytes) -> str:
+    """objectSid as S-1-<authority>-<sub>-<sub>..."""
+    if len(raw) < 8 or len(raw) != 8 + 4 * raw[1]:
+        return raw.hex()
+    authority = int.from_bytes(raw[2:8], "big")
+    subs = [int.from_bytes(raw[8 + 4 * i:12 + 4 * i], "little") for i in range(raw[1])]
+    return "-".join(["S", str(raw[0]), str(authority), *map(str, subs)])
+
+
+RENDERED_ATTRIBUTES = {"objectguid": render_guid, "objectsid": render_sid}
+
+
 @dataclass(frozen=True)
 class UserEntry:
     dn: str
     attributes: Mapping[str, tuple[bytes, ...]]  # lower-case attribute name -> raw values
+    server: str = ""  # the URL of the server the entry was read from
 
     def texts(self, name: str) -> list[str]:
-        """The attribute's values that are text; binary values are never returned."""
+        """The attribute's values as text: objectGUID and objectSid rendered, other binary values never."""
+        key = name.lower()
+        raw_values = self.attributes.get(key, ())
+        if key in RENDERED_ATTRIBUTES:
+            return [RENDERED_ATTRIBUTES[key](raw) for raw in raw_values]
+        if key in BINARY_ATTRIBUTES:
+            return []
         values = []
-        for raw in self.attributes.get(name.lower(), ()):
+        for raw in raw_values:
             try:
-                values.append(raw.decode("utf-8"))
+                text = raw.decode("utf-8")
             except UnicodeDecodeError:
                 continue
+            if "\x00" not in text:
+                values.append(text)
         return values
 
     def first_text(self, name: str) -> str | None:
@@ -223,13 +258,14 @@ def ppolicy_account_state(entry: UserEntry, policy: PasswordPolicy, now: datetim
 class Directory:
     """One configured directory: its servers, its service account, and the questions asked of it."""
 
-    def __init__(self, settings: DirectorySettings, attributes: Iterable[str] = ()):
+    def __init__(self, settings: DirectorySettings):
         self.settings = settings
         self.connector = connector = Connector(settings)
         self._service = ConnectionPool(connector, bind_as_service=True)
         self._binds = ConnectionPool(connector, bind_as_service=False)
         state = AD_STATE_ATTRIBUTES if settings.is_active_directory else PPOLICY_STATE_ATTRIBUTES
-        self._attributes = sorted({*attributes, *state}, key=str.lower)
+        mapped = {name for mapping in settings.attributes for name in mapping.attributes}
+        self._attributes = sorted({*mapped, *state}, key=str.lower)
         self._policies: TTLCache = TTLCache(maxsize=64, ttl=300)
         self._policies_lock = threading.Lock()
 
@@ -318,8 +354,9 @@ class Directory:
             if result.get("result") == 32:
                 raise DirectoryUnavailable(f"the base DN {base!r} does not exist (noSuchObject)")
             raise DirectoryUnavailable(f"search refused: {describe_result(result)}")
+        server = f"{'ldaps' if connection.server.ssl else 'ldap'}://{connection.server.host}:{connection.server.port}"
         return [
-            UserEntry(item["dn"], {k.lower(): tuple(v) for k, v in item.get("raw_attributes", {}).items()})
+            UserEntry(item["dn"], {k.lower(): tuple(v) for k, v in item.get("raw_attributes", {}).items()}, server)
             for item in connection.response or ()
             if item.get("type") == "searchResEntry"
         ]

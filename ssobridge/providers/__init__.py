@@ -14,7 +14,8 @@ from ..directory import DirectorySet
 from .base import ProviderResult, Variables, refused
 from .login import LoginProvider
 
-# Operation -> the provider tab of SmarterTrack's Settings > Tools > External Providers.
+# Operation -> the provider tab of SmarterTrack's Settings > Tools > External Providers, as named in
+# messages, and its key in [smartertrack.passwords].
 OPERATIONS = {
     "Authenticate": "login",
     "GetSignInCookieInfo": "login",
@@ -24,22 +25,34 @@ OPERATIONS = {
     "GetUserDetails": "user information",
     "NotifyEventFired": "event",
 }
+PASSWORD_KEYS = {
+    "Authenticate": "login",
+    "GetSignInCookieInfo": "login",
+    "GetCustomFieldOptions": "custom_fields",
+    "StartTicket": "ticket",
+    "StartChat": "chat",
+    "GetUserDetails": "user_info",
+    "NotifyEventFired": "events",
+}
 
 PERMISSION_DENIED = "Permission Denied"
 
 
 class Bridge:
     def __init__(self, config: Config, directories: DirectorySet):
-        self._password = config.web_service_password.encode("utf-8")
+        self._passwords = {
+            operation: config.provider_passwords.get(key, config.web_service_password).encode("utf-8")
+            for operation, key in PASSWORD_KEYS.items()
+        }
         self._handlers: dict[str, Callable[[Variables], ProviderResult]] = {}
         if directories.directories:
-            login = LoginProvider(directories, config.attributes, config.messages, config.login)
+            login = LoginProvider(directories, config.messages, config.login)
             self._handlers["Authenticate"] = login.authenticate
             self._handlers["GetSignInCookieInfo"] = login.sign_in_cookie
 
     def call(self, operation: str, pairs: list[tuple[str, str]]) -> ProviderResult:
         variables = Variables.from_pairs(pairs)
-        if not self._authorised(variables):
+        if not self._authorised(operation, variables):
             return refused(PERMISSION_DENIED)
         if variables.repeated:
             return refused(f"Input given more than once: {', '.join(variables.repeated)}")
@@ -48,9 +61,9 @@ class Bridge:
             return refused(f"The {OPERATIONS[operation]} provider is not enabled in ssobridge.")
         return handler(variables)
 
-    def _authorised(self, variables: Variables) -> bool:
+    def _authorised(self, operation: str, variables: Variables) -> bool:
         if any(name.lower() == "authpw" for name in variables.repeated):
             return False
         given = variables.get("authPW")
         # Constant time, so the password cannot be guessed byte by byte from response times.
-        return given is not None and hmac.compare_digest(given.encode("utf-8"), self._password)
+        return given is not None and hmac.compare_digest(given.encode("utf-8"), self._passwords[operation])

@@ -20,11 +20,19 @@ log = logging.getLogger("ssobridge.login")
 UNAVAILABLE = "directory_unavailable"
 
 
+def identity(directory: Directory, entry: UserEntry) -> list[tuple[str, str]]:
+    """EmailAddress, DisplayName and cf_ fields by the directory's [attributes]; absent values left out."""
+    outputs = []
+    for mapping in directory.settings.attributes:
+        value = mapping.value(entry.texts)
+        if value is not None:
+            outputs.append((mapping.name, value))
+    return outputs
+
+
 class LoginProvider:
-    def __init__(self, directories: DirectorySet, attributes: Mapping[str, tuple[str, ...]],
-                 messages: Mapping[str, str], settings: LoginSettings):
+    def __init__(self, directories: DirectorySet, messages: Mapping[str, str], settings: LoginSettings):
         self.directories = directories
-        self.attributes = attributes
         self.messages = messages
         self.settings = settings
 
@@ -83,16 +91,7 @@ class LoginProvider:
         log.info("event=login operation=%s outcome=OK user=%r directory=%s dn=%r ms=%d", operation, username,
                  directory.name, entry.dn, (time.monotonic() - started) * 1000)
         return ProviderResult(True, self.messages[AccountState.OK.value],
-                              (("Authentication", "OK"), *self.identity(entry)))
-
-    def identity(self, entry: UserEntry) -> list[tuple[str, str]]:
-        """EmailAddress, DisplayName and cf_ fields: for each, the first candidate attribute with a value."""
-        outputs = []
-        for output, candidates in self.attributes.items():
-            value = next((v for v in map(entry.first_text, candidates) if v), None)
-            if value is not None:
-                outputs.append((output, value))
-        return outputs
+                              (("Authentication", "OK"), *identity(directory, entry)))
 
     def _fail(self, operation: str, username: str, message_key: str, reason: str,
               directory: Directory | None = None, dn: str | None = None) -> ProviderResult:

@@ -105,5 +105,15 @@ def test_ppolicy_account_state_is_read_from_attributes(attributes, policy, state
 
 
 def test_binary_values_are_never_returned_as_text():
-    user = UserEntry("CN=x", {"objectguid": (b"\xff\xfe\x00\x01",), "mail": (b"a@b.c",)})
-    assert user.texts("objectGUID") == [] and user.first_text("MAIL") == "a@b.c"
+    user = UserEntry("CN=x", {"thumbnailphoto": (b"GIF89a",), "x-blob": (b"\xff\xfe\x00\x01",),
+                              "mail": (b"a@b.c",)})
+    assert user.texts("thumbnailPhoto") == [] and user.texts("x-blob") == []
+    assert user.first_text("MAIL") == "a@b.c"
+
+
+def test_object_guid_and_sid_are_rendered_as_windows_writes_them():
+    guid = bytes.fromhex("7a3f6a2c1b0e4d4f8a9b0c1d2e3f4a5b")
+    sid = bytes.fromhex("010500000000000515000000a065cf7e784b9b5ffe77c87051040000")
+    user = UserEntry("CN=x", {"objectguid": (guid,), "objectsid": (sid,)})
+    assert user.texts("objectGUID") == ["2c6a3f7a-0e1b-4f4d-8a9b-0c1d2e3f4a5b"]
+    assert user.texts("objectSid") == ["S-1-5-21-2127521184-1604012920-1892186110-1105"]

@@ -44,9 +44,9 @@ def test_valid_config_with_secrets_from_environment_and_dotenv(tmp_path, monkeyp
     assert directory.bind_password == "p$ss"  # a '$' that is not ${NAME} is literal
     assert directory.netbios_domain == "EXAMPLE" and directory.upn_suffixes == ("example.test",)
     assert directory.user_filter == DEFAULT_USER_FILTERS["active_directory"]
-    assert config.attributes["EmailAddress"] == ("mail",)
-    assert config.attributes["DisplayName"] == ("displayName", "cn")
-    assert config.attributes["cf_Department"] == ("department",)
+    mappings = {m.name: [c.text for c in m.candidates] for m in directory.attributes}
+    assert mappings == {"EmailAddress": ["mail"], "DisplayName": ["displayName", "cn"],
+                        "cf_Department": ["department"]}
     assert config.server.max_body_bytes == 1024 * 1024 and config.server.max_variables == 1000
 
 
@@ -88,6 +88,7 @@ Phone = "telephoneNumber"
     assert error.value.problems == [
         "server.listen: must be host:port, for example 127.0.0.1:8290, not '8290'",
         "smartertrack.web_service_password: must not be empty",
+        "attributes.Phone: must be EmailAddress, DisplayName or a cf_<Field> name",
         "directory[0].type: must be one of active_directory, ldap, not 'novell'",
         "directory[0].urls: 'ldap://dc1.example.test' would send passwords in clear text: use ldaps://, "
         "or set start_tls = true, or (not recommended) allow_plaintext = true",
@@ -97,7 +98,6 @@ Phone = "telephoneNumber"
         "directory[0].user_filter: unknown placeholders: login; only {user} and {upn} exist",
         "directory[0].connect_timeout: must be greater than 0",
         "directory[0].colour: unknown key (misspelt?)",
-        "attributes.Phone: must be EmailAddress, DisplayName or a cf_<Field> name",
     ]
 
 
@@ -130,3 +130,38 @@ def test_the_example_config_is_valid(monkeypatch):
     monkeypatch.setenv("SSOBRIDGE_BIND_PASSWORD", "y")
     config = load(Path(__file__).parents[2] / "config.example.toml")
     assert [d.name for d in config.directories] == ["corp"]
+
+
+SERVER_BASE = '[smartertrack]\nweb_service_password = "x"\n'
+
+
+def test_plain_http_beyond_loopback_is_refused_unless_allowed(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, '[server]\nlisten = "0.0.0.0:8290"\n' + SERVER_BASE))
+    assert error.value.problems[0].startswith("server.listen: 0.0.0.0:8290 is reachable from other machines")
+    allowed = load(write(tmp_path, '[server]\nlisten = "0.0.0.0:8290"\nallow_plaintext_http = true\n' + SERVER_BASE))
+    assert allowed.server.allow_plaintext_http and not allowed.server.is_loopback
+    for host in ("127.0.0.1", "[::1]", "localhost"):
+        assert load(write(tmp_path, f'[server]\nlisten = "{host}:8290"\n' + SERVER_BASE)).server.is_loopback
+
+
+def test_tls_files_make_the_default_public_url_https(tmp_path):
+    (tmp_path / "c.pem").write_text("x")
+    (tmp_path / "k.pem").write_text("x")
+    config = load(write(tmp_path, f'[server]\nlisten = "0.0.0.0:8443"\ntls_cert = "{tmp_path}/c.pem"\n'
+                                  f'tls_key = "{tmp_path}/k.pem"\n' + SERVER_BASE))
+    assert config.server.public_url == "https://0.0.0.0:8443/ExternalProvider.asmx"
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, f'[server]\ntls_cert = "{tmp_path}/c.pem"\n' + SERVER_BASE))
+    assert error.value.problems == ["server.tls_key: tls_cert and tls_key must be set together"]
+
+
+def test_provider_passwords_are_checked(tmp_path):
+    config = load(write(tmp_path, SERVER_BASE + '[smartertrack.passwords]\nuser_info = "ui"\n'))
+    assert dict(config.provider_passwords) == {"user_info": "ui"}
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, SERVER_BASE + '[smartertrack.passwords]\nlogins = "a"\nticket = ""\n'))
+    assert error.value.problems == [
+        "smartertrack.passwords.ticket: must not be empty (leave it out to use web_service_password)",
+        "smartertrack.passwords.logins: unknown provider; use one of login, custom_fields, ticket, chat, "
+        "user_info, events"]
