@@ -72,20 +72,27 @@ class Service:
                 self.process.wait()
 
 
-def start_service(workdir: Path, body: str, password: str = WEB_SERVICE_PASSWORD) -> Service:
-    """Write a config (a [server] and [smartertrack] section are added) and start the service on it."""
+def start_service(workdir: Path, body: str, password: str = WEB_SERVICE_PASSWORD, tls=None,
+                  smartertrack: str = "") -> Service:
+    """Write a config (a [server] and [smartertrack] section are added) and start the service on it.
+
+    tls: a key pair (cert_file, key_file) to serve HTTPS with; smartertrack: more lines for [smartertrack].
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
+    scheme = "https" if tls else "http"
+    server = f'tls_cert = {toml_string(str(tls.cert_file))}\ntls_key = {toml_string(str(tls.key_file))}\n' \
+        if tls else ""
     config = workdir / "ssobridge.toml"
-    config.write_text(f'[server]\nlisten = "127.0.0.1:{port}"\n'
-                      f'public_url = "http://sso.example.test:{port}/ExternalProvider.asmx"\n'
-                      f'[smartertrack]\nweb_service_password = {toml_string(password)}\n'
+    config.write_text(f'[server]\nlisten = "127.0.0.1:{port}"\n{server}'
+                      f'public_url = "{scheme}://sso.example.test:{port}/ExternalProvider.asmx"\n'
+                      f'[smartertrack]\nweb_service_password = {toml_string(password)}\n{smartertrack}'
                       f'[logging]\nlevel = "DEBUG"\n{body}', encoding="utf-8")
     log_path = workdir / "ssobridge.log"
     process = subprocess.Popen([sys.executable, "-m", "ssobridge", "serve", "--config", str(config)],
                                stdout=subprocess.DEVNULL, stderr=log_path.open("wb"),
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    service = Service(f"http://127.0.0.1:{port}/ExternalProvider.asmx", process, log_path)
+    service = Service(f"{scheme}://127.0.0.1:{port}/ExternalProvider.asmx", process, log_path)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -244,3 +244,29 @@ def test_passwords_and_bodies_never_reach_the_log(service):
     log = service.log()
     assert "event=login" in log  # the log is written, and at DEBUG level
     assert secret not in log and WEB_SERVICE_PASSWORD not in log and "<soap" not in log
+
+
+@pytest.fixture(scope="module")
+def https_service(tmp_path_factory, pki):
+    running = start_service(tmp_path_factory.mktemp("https"), "", tls=pki.server,
+                            smartertrack='[smartertrack.passwords]\nuser_info = "user-info-secret"\n')
+    yield running
+    running.stop()
+
+
+def test_https_is_served_and_the_dotnet_client_verifies_it(https_service, dotnet, pki):
+    result = dotnet.call(https_service.url, "StartChat", [AUTH], ca_file=str(pki.ca.cert_file))
+    assert result == {"Success": False, "Message": "The live chat provider is not enabled in ssobridge.",
+                      "OutputVariables": []}
+    wrong_ca = dotnet.call(https_service.url, "StartChat", [AUTH], ca_file=str(pki.wrong_ca.cert_file))
+    assert "Fault" in wrong_ca
+
+
+def test_a_provider_with_its_own_password_refuses_the_default_one(https_service, dotnet, pki):
+    ca_file = str(pki.ca.cert_file)
+    default = dotnet.call(https_service.url, "GetUserDetails", [AUTH], ca_file=ca_file)
+    assert default["Message"] == "Permission Denied"
+    own = dotnet.call(https_service.url, "GetUserDetails", ["authPW=user-info-secret"], ca_file=ca_file)
+    assert own["Message"] == "The user information provider is not enabled in ssobridge."
+    other = dotnet.call(https_service.url, "StartTicket", ["authPW=user-info-secret"], ca_file=ca_file)
+    assert other["Message"] == "Permission Denied"
