@@ -1,8 +1,9 @@
-"""Command line: `ssobridge serve --config FILE`."""
+"""Command line: serve, check, test-login, demo."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import os
 import signal
@@ -23,20 +24,59 @@ DEFAULT_CONFIG = "ssobridge.toml"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ssobridge", description="Active Directory / LDAP for SmarterTrack.")
     parser.add_argument("--version", action="version", version=f"ssobridge {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve the SmarterTrack external provider endpoint")
-    serve.add_argument("--config", default=os.environ.get("SSOBRIDGE_CONFIG", DEFAULT_CONFIG),
-                       help="config file (default: $SSOBRIDGE_CONFIG or ./ssobridge.toml)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(name: str, text: str) -> argparse.ArgumentParser:
+        command = commands.add_parser(name, help=text, description=text)
+        command.add_argument("--config", default=os.environ.get("SSOBRIDGE_CONFIG", DEFAULT_CONFIG),
+                             help="config file (default: $SSOBRIDGE_CONFIG, else ./ssobridge.toml)")
+        return command
+
+    with_config("serve", "serve the SmarterTrack external provider endpoint")
+    with_config("check", "validate the config and reach every directory server (TLS, service account, "
+                         "base DN, user_filter)")
+    login = with_config("test-login", "sign a user in as SmarterTrack would, and explain every step")
+    login.add_argument("username", help="as typed at the portal: DOMAIN\\user, user@suffix or user")
+    login.add_argument("--sso", action="store_true", help="GetSignInCookieInfo: no password, account state only")
+    login.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    demo = commands.add_parser("demo", help="serve on an embedded sample directory, to try ssobridge without one")
+    demo.add_argument("--listen", default="127.0.0.1:8290", help="host:port (default 127.0.0.1:8290)")
     arguments = parser.parse_args(argv)
+
+    if arguments.command == "demo":
+        from .demo import run_demo
+        return run_demo(arguments.listen)
     try:
         config = load(arguments.config)
     except ConfigError as e:
         print(f"ssobridge: {arguments.config}: {e}", file=sys.stderr)
         return 2
-    return run_server(config)
+    if arguments.command == "serve":
+        return run_server(config)
+    from . import diagnose
+    configure_logging("CRITICAL")  # the command prints what matters; the log would repeat it
+    if arguments.command == "check":
+        return diagnose.check(config, sys.stdout)
+    password = None
+    if not arguments.sso:
+        password = _read_password(arguments.password_stdin)
+        if password is None:
+            print("ssobridge: no password given (use --sso for single sign-on without one)", file=sys.stderr)
+            return 2
+    return diagnose.test_login(config, arguments.username, password, sys.stdout)
 
 
-def run_server(config: Config) -> int:
+def _read_password(from_stdin: bool) -> str | None:
+    if from_stdin:
+        line = sys.stdin.readline()
+        return line[:-1] if line.endswith("\n") else line
+    try:
+        return getpass.getpass("Password: ")
+    except (EOFError, KeyboardInterrupt):
+        return None
+
+
+def run_server(config: Config, banner: str | None = None) -> int:
     configure_logging(config.log_level)
     endpoint, directories = build(config)
     settings = config.server
@@ -62,6 +102,8 @@ def run_server(config: Config) -> int:
         return 1
     log.info("event=started listen=%s:%s public_url=%s directories=%s", settings.host, server.bind_addr[1],
              settings.public_url, ",".join(d.name for d in directories.directories) or "none")
+    if banner:
+        print(banner, flush=True)
     try:
         server.serve()
     except SystemExit:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from ..config import LoginSettings
@@ -30,29 +31,44 @@ def identity(directory: Directory, entry: UserEntry) -> list[tuple[str, str]]:
     return outputs
 
 
+@dataclass
+class LoginTrace:
+    """What one login did, step by step: for the log line and for `ssobridge test-login`."""
+
+    operation: str
+    username: str
+    directory: Directory | None = None
+    search_filter: str | None = None
+    entry: UserEntry | None = None
+    state: AccountState | None = None
+    reason: str | None = None  # why it failed, in words
+    error: str | None = None  # the directory problem, when it was unavailable
+
+
 class LoginProvider:
     def __init__(self, directories: DirectorySet, messages: Mapping[str, str], settings: LoginSettings):
         self.directories = directories
         self.messages = messages
         self.settings = settings
 
-    def authenticate(self, variables: Variables) -> ProviderResult:
+    def authenticate(self, variables: Variables, trace: LoginTrace | None = None) -> ProviderResult:
         username, password = variables.get("loginUsername"), variables.get("loginPassword")
         missing = [name for name, value in (("loginUsername", username), ("loginPassword", password)) if not value]
         if missing:
             return refused(f"Required Input Missing: {', '.join(missing)}")
+        trace = trace or LoginTrace("Authenticate", username)
         if not password.strip() or "\x00" in password:
             # Refused here: an empty password is an anonymous bind to many directories, and AD
             # counts it toward lockout.
-            return self._fail("Authenticate", username, AccountState.WRONG_CREDENTIALS.value, "blank password")
-        return self._login("Authenticate", username,
-                           lambda directory, entry: directory.verify_password(entry, password.encode("utf-8")))
+            trace.reason = "blank password"
+            return self._finish(trace, AccountState.WRONG_CREDENTIALS.value)
+        return self._login(trace, lambda directory, entry: directory.verify_password(entry, password.encode("utf-8")))
 
-    def sign_in_cookie(self, variables: Variables) -> ProviderResult:
+    def sign_in_cookie(self, variables: Variables, trace: LoginTrace | None = None) -> ProviderResult:
         username = variables.get("loginUsername")
         if not username:
             return refused("Required Input Missing: loginUsername")
-        return self._login("GetSignInCookieInfo", username, self._sso_state)
+        return self._login(trace or LoginTrace("GetSignInCookieInfo", username), self._sso_state)
 
     def _sso_state(self, directory: Directory, entry: UserEntry) -> AccountState:
         state = directory.account_state(entry)
@@ -62,39 +78,46 @@ class LoginProvider:
             return AccountState.OK
         return state
 
-    def _login(self, operation: str, username: str,
-               check: Callable[[Directory, UserEntry], AccountState]) -> ProviderResult:
+    def _login(self, trace: LoginTrace, check: Callable[[Directory, UserEntry], AccountState]) -> ProviderResult:
         started = time.monotonic()
-        name = parse_login_name(username)
+        wrong = AccountState.WRONG_CREDENTIALS.value
+        name = parse_login_name(trace.username)
         if name is None:
-            return self._fail(operation, username, AccountState.WRONG_CREDENTIALS.value, "unusable username")
-        directory = self.directories.route(name)
+            trace.reason = "unusable username"
+            return self._finish(trace, wrong)
+        trace.directory = directory = self.directories.route(name)
         if directory is None:
-            return self._fail(operation, username, AccountState.WRONG_CREDENTIALS.value,
-                              "no directory claims this domain or UPN suffix")
+            trace.reason = "no directory claims this domain or UPN suffix"
+            return self._finish(trace, wrong)
+        trace.search_filter = directory.user_filter(name)
         try:
-            entry = directory.find_user(name)
+            trace.entry = entry = directory.find_user(name)
             if entry is None:
-                return self._fail(operation, username, AccountState.WRONG_CREDENTIALS.value,
-                                  "no such user", directory)
-            state = check(directory, entry)
+                trace.reason = "no such user"
+                return self._finish(trace, wrong)
+            trace.state = state = check(directory, entry)
         except DirectoryUnavailable as e:
-            log.error("event=directory_unavailable operation=%s directory=%s error=%r",
-                      operation, directory.name, str(e))
-            return self._fail(operation, username, UNAVAILABLE, "directory unavailable", directory)
+            trace.reason, trace.error = "directory unavailable", str(e)
+            return self._finish(trace, UNAVAILABLE)
         except AmbiguousUser as e:
-            log.error("event=ambiguous_user operation=%s directory=%s error=%r", operation, directory.name, str(e))
-            return self._fail(operation, username, AccountState.WRONG_CREDENTIALS.value,
-                              "user_filter matched several entries", directory)
+            trace.reason, trace.error = "user_filter matched several entries", str(e)
+            return self._finish(trace, wrong)
         if state is not AccountState.OK:
-            return self._fail(operation, username, state.value, state.name.lower(), directory, entry.dn)
-        log.info("event=login operation=%s outcome=OK user=%r directory=%s dn=%r ms=%d", operation, username,
-                 directory.name, entry.dn, (time.monotonic() - started) * 1000)
+            trace.reason = state.name.lower()
+            return self._finish(trace, state.value)
+        log.info("event=login operation=%s outcome=OK user=%r directory=%s server=%s dn=%r ms=%d",
+                 trace.operation, trace.username, directory.name, entry.server, entry.dn,
+                 (time.monotonic() - started) * 1000)
         return ProviderResult(True, self.messages[AccountState.OK.value],
                               (("Authentication", "OK"), *identity(directory, entry)))
 
-    def _fail(self, operation: str, username: str, message_key: str, reason: str,
-              directory: Directory | None = None, dn: str | None = None) -> ProviderResult:
-        log.info("event=login operation=%s outcome=FAIL reason=%r user=%r directory=%s dn=%r", operation, reason,
-                 username, directory.name if directory else None, dn)
+    def _finish(self, trace: LoginTrace, message_key: str) -> ProviderResult:
+        """Authentication=FAIL with the Message of `message_key`, and one log line saying why."""
+        if trace.error:
+            log.error("event=%s operation=%s directory=%s error=%r",
+                      "directory_unavailable" if message_key == UNAVAILABLE else "ambiguous_user",
+                      trace.operation, trace.directory.name if trace.directory else None, trace.error)
+        log.info("event=login operation=%s outcome=FAIL reason=%r user=%r directory=%s server=%s dn=%r",
+                 trace.operation, trace.reason, trace.username, trace.directory.name if trace.directory else None,
+                 trace.entry.server if trace.entry else None, trace.entry.dn if trace.entry else None)
         return ProviderResult(True, self.messages[message_key], (("Authentication", "FAIL"),))

@@ -1,0 +1,187 @@
+"""`ssobridge check` and `ssobridge test-login`: what an administrator runs when something is wrong.
+
+Both print plain sentences: which directory and server, what was tried, what went wrong and what to
+change. They use the same directory layer and login provider as the service, so what they show is
+what SmarterTrack would get.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, TextIO
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.x509.oid import ExtensionOID
+from ldap3 import BASE, NONE, SUBTREE, Connection, Server, Tls
+from ldap3.core.exceptions import LDAPException
+
+from .config import Config, DirectorySettings
+from .directory import Directory, DirectorySet, DirectoryUnavailable
+from .directory.connections import Connector, describe_result
+from .providers.base import Variables
+from .providers.login import LoginProvider, LoginTrace
+
+# The user_filter with a wildcard for the name: does it match anyone at all?
+WILDCARD = "*"
+
+Print = Callable[[str], None]
+
+
+def check(config: Config, out: TextIO) -> int:
+    """Reach every server of every directory; 0 when all is well, 1 when anything is not."""
+    say: Print = lambda line: print(line, file=out, flush=True)  # noqa: E731
+    say(f"config: {config.source}: OK")
+    if not config.directories:
+        say("no [[directory]] configured: the login provider is not enabled")
+        return 0
+    problems = 0
+    for settings in config.directories:
+        say(f"directory {settings.name} ({settings.type}), base DN {settings.base_dn}")
+        for url in settings.urls:
+            verdict = check_server(replace(settings, urls=(url,)))
+            problems += verdict is not None
+            say(f"  {url}: {'OK' if verdict is None else 'PROBLEM'}")
+            for line in (verdict or "").splitlines():
+                say(f"    {line}")
+            if verdict is None:
+                for line in check_searches(replace(settings, urls=(url,))):
+                    problems += line.startswith("PROBLEM")
+                    say(f"    {line}")
+    say("all checks passed" if not problems else f"{problems} problem(s) found")
+    return 1 if problems else 0
+
+
+def check_server(settings: DirectorySettings) -> str | None:
+    """None when the TLS handshake and the service-account bind work; else what is wrong, in words."""
+    try:
+        connection = Connector(settings).open(bind_as_service=True)
+    except DirectoryUnavailable as e:
+        text = str(e).split(": ", 1)[-1]
+        if "certificate" in text.lower():
+            text += "\n" + explain_certificate(settings)
+        return text
+    connection.unbind()
+    return None
+
+
+def check_searches(settings: DirectorySettings) -> list[str]:
+    """TLS and service bind worked: does base_dn exist, and does user_filter find anyone at all?"""
+    lines = ["TLS handshake and certificate OK" if _uses_tls(settings) else "plain LDAP (no TLS!)",
+             f"service account {settings.bind_dn} bound"]
+    connection = Connector(settings).open(bind_as_service=True)
+    try:
+        if not connection.search(settings.base_dn, "(objectClass=*)", BASE, attributes=["1.1"]):
+            return lines + [f"PROBLEM: base_dn {settings.base_dn!r} cannot be read: "
+                            f"{describe_result(connection.result)}"]
+        lines.append("base_dn exists")
+        probe = settings.user_filter.replace("{user}", WILDCARD).replace("{upn}", WILDCARD)
+        try:
+            connection.search(settings.base_dn, probe, SUBTREE, attributes=["1.1"], size_limit=3)
+        except LDAPException as e:
+            return lines + [f"PROBLEM: user_filter is not a valid LDAP filter: {e}"]
+        found = [r for r in connection.response or () if r.get("type") == "searchResEntry"]
+        if not found:
+            return lines + [f"PROBLEM: user_filter matches no entry under base_dn, whatever the username "
+                            f"({probe}). Check the objectClass and the attribute names: Active Directory uses "
+                            f"sAMAccountName and userPrincipalName, OpenLDAP usually uid; and check that "
+                            f"base_dn holds the users."]
+        lines.append(f"user_filter finds users (for example {found[0]['dn']})")
+    finally:
+        connection.unbind()
+    return lines
+
+
+def _uses_tls(settings: DirectorySettings) -> bool:
+    return settings.start_tls or all(url.startswith("ldaps://") for url in settings.urls)
+
+
+def explain_certificate(settings: DirectorySettings) -> str:
+    """The certificate the server presents, next to what ca_file trusts, so the mismatch is visible."""
+    url = urlsplit(settings.urls[0])
+    use_ssl = url.scheme == "ldaps"
+    server = Server(url.hostname, port=url.port or (636 if use_ssl else 389), use_ssl=use_ssl,
+                    tls=Tls(validate=ssl.CERT_NONE), get_info=NONE, connect_timeout=settings.connect_timeout)
+    try:
+        connection = Connection(server, receive_timeout=max(1, int(settings.timeout)))
+        connection.open(read_server_info=False)
+        if not use_ssl:
+            connection.start_tls(read_server_info=False)
+        der = connection.socket.getpeercert(binary_form=True)
+        connection.unbind()
+    except (LDAPException, OSError) as e:
+        return f"(could not fetch the server's certificate to show it: {e})"
+    certificate = x509.load_der_x509_certificate(der)
+    try:
+        names = certificate.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        alternative = ", ".join(str(n.value) for n in names)
+    except x509.ExtensionNotFound:
+        alternative = "none (Python requires the host name in subjectAltName)"
+    lines = [f"The server presents: subject {certificate.subject.rfc4514_string()}",
+             f"  issued by {certificate.issuer.rfc4514_string()}",
+             f"  names (subjectAltName): {alternative}",
+             f"  valid until {certificate.not_valid_after_utc:%Y-%m-%d}",
+             f"  the URL's host name is {url.hostname}"]
+    if settings.ca_file:
+        lines.append(f"ca_file {settings.ca_file} trusts: {'; '.join(_ca_subjects(settings.ca_file)) or 'nothing'}")
+        lines.append("The certificate's issuer (or its root) must be in ca_file; the URL's host name must be "
+                     "one of the certificate's names.")
+    else:
+        lines.append("No ca_file is set, so only the system trust store is used: set ca_file to the PEM file of "
+                     "the CA that issued the certificate.")
+    return "\n".join(lines)
+
+
+def _ca_subjects(path: str) -> list[str]:
+    try:
+        certificates = x509.load_pem_x509_certificates(Path(path).read_bytes())
+    except (OSError, ValueError):
+        return []
+    return [c.subject.rfc4514_string() for c in certificates]
+
+
+def test_login(config: Config, username: str, password: str | None, out: TextIO) -> int:
+    """One login as SmarterTrack would make it, explained. 0 = OK, 1 = FAIL, 2 = error."""
+    say: Print = lambda line: print(line, file=out, flush=True)  # noqa: E731
+    if not config.directories:
+        say("no [[directory]] configured: the login provider is not enabled")
+        return 2
+    directories = DirectorySet([Directory(settings) for settings in config.directories])
+    provider = LoginProvider(directories, config.messages, config.login)
+    operation = "GetSignInCookieInfo" if password is None else "Authenticate"
+    trace = LoginTrace(operation, username)
+    pairs = [("loginUsername", username)] + ([("loginPassword", password)] if password is not None else [])
+    try:
+        result = (provider.sign_in_cookie if password is None else provider.authenticate)(
+            Variables.from_pairs(pairs), trace)
+    finally:
+        directories.close()
+    note = "; no password: single sign-on" if password is None else ""
+    say(f"operation:  {operation} (as SmarterTrack calls it{note})")
+    say(f"username:   {username!r}")
+    if trace.directory is not None:
+        say(f"directory:  {trace.directory.name} ({trace.directory.settings.type}), "
+            f"base DN {trace.directory.settings.base_dn}")
+    if trace.search_filter:
+        say(f"filter:     {trace.search_filter}")
+    if trace.entry is not None:
+        say(f"server:     {trace.entry.server}")
+        say(f"entry:      {trace.entry.dn}")
+    if trace.state is not None:
+        how = "bind as the entry's DN" if password is not None else "account state read from its attributes"
+        say(f"check:      {how}: {trace.state.name}")
+    if trace.reason:
+        say(f"reason:     {trace.reason}")
+    if trace.error:
+        say(f"error:      {trace.error}")
+    if trace.reason == "no such user" and trace.directory is not None:
+        for line in check_searches(trace.directory.settings):
+            say(f"            {line}")
+    say(f"result:     Success={str(result.success).lower()} Message={result.message!r}")
+    for name, value in result.outputs:
+        say(f"            {name}={value}")
+    if not result.success or trace.reason == "directory unavailable":
+        return 2
+    return 0 if ("Authentication", "OK") in result.outputs else 1

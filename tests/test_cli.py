@@ -1,0 +1,122 @@
+"""`ssobridge check` and `ssobridge test-login` as an administrator runs them, against real directories."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.service import WEB_SERVICE_PASSWORD, toml_string
+from tests.test_login import MESSAGES, WRONG, ad_config, openldap_config
+
+
+def write_config(tmp_path, body: str):
+    path = tmp_path / "ssobridge.toml"
+    path.write_text(f"[smartertrack]\nweb_service_password = {toml_string(WEB_SERVICE_PASSWORD)}\n{body}",
+                    encoding="utf-8")
+    return path
+
+
+def ssobridge(*arguments: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ssobridge", *arguments], input=stdin, capture_output=True,
+                          encoding="utf-8", timeout=60)
+
+
+def test_check_passes_for_a_good_config(tmp_path, samba_ad, openldap):
+    path = write_config(tmp_path, ad_config(samba_ad) + openldap_config(openldap))
+    done = ssobridge("check", "--config", str(path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"  {samba_ad.ldaps_url}: OK" in done.stdout and f"  {openldap.ldaps_url}: OK" in done.stdout
+    assert "user_filter finds users" in done.stdout
+    assert done.stdout.rstrip().endswith("all checks passed")
+
+
+def test_check_spells_out_a_wrong_ca_file(tmp_path, openldap, pki):
+    path = write_config(tmp_path, openldap_config(openldap, ca_file=str(openldap.wrong_ca_file)))
+    done = ssobridge("check", "--config", str(path))
+    assert done.returncode == 1
+    assert f"  {openldap.ldaps_url}: PROBLEM" in done.stdout
+    assert "TLS certificate not trusted (check ca_file)" in done.stdout
+    assert f"issued by {pki.ca.certificate.subject.rfc4514_string()}" in done.stdout
+    assert f"trusts: {pki.wrong_ca.certificate.subject.rfc4514_string()}" in done.stdout
+
+
+def test_check_spells_out_a_host_name_the_certificate_does_not_have(tmp_path, openldap):
+    url = f"ldaps://{openldap.host_not_in_certificate}:{openldap.ldaps_port}"
+    done = ssobridge("check", "--config", str(write_config(tmp_path, openldap_config(openldap, urls=[url]))))
+    assert done.returncode == 1
+    assert (f"TLS certificate does not match the server name in the URL ({openldap.host_not_in_certificate}); "
+            "the certificate names: localhost") in done.stdout
+
+
+def test_check_says_a_wrong_user_filter_matches_nobody(tmp_path, samba_ad):
+    path = write_config(tmp_path, ad_config(samba_ad, user_filter="(&(objectClass=inetOrgPerson)(uid={user}))"))
+    done = ssobridge("check", "--config", str(path))
+    assert done.returncode == 1
+    assert "PROBLEM: user_filter matches no entry under base_dn, whatever the username" in done.stdout
+    assert "Active Directory uses sAMAccountName and userPrincipalName" in done.stdout
+
+
+def test_check_names_a_dead_server_and_a_config_error(tmp_path, openldap, dead_ldaps_url):
+    path = write_config(tmp_path, openldap_config(openldap, urls=[dead_ldaps_url, openldap.ldaps_url]))
+    done = ssobridge("check", "--config", str(path))
+    assert done.returncode == 1
+    assert f"  {dead_ldaps_url}: PROBLEM" in done.stdout and "Connection refused" in done.stdout
+    assert f"  {openldap.ldaps_url}: OK" in done.stdout
+    broken = write_config(tmp_path, "[[directory]]\ntype = 'ldap'\n")
+    done = ssobridge("check", "--config", str(broken))
+    assert done.returncode == 2 and "directory[0].urls: is required" in done.stderr
+
+
+def test_test_login_shows_every_step_and_the_exact_outputs(tmp_path, samba_ad):
+    user = samba_ad.users["jdoe"]
+    path = write_config(tmp_path, ad_config(samba_ad))
+    done = ssobridge("test-login", "--config", str(path), "--password-stdin", f"EXAMPLE\\{user.login}",
+                     stdin=user.password + "\n")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "directory:  example-ad (active_directory)" in done.stdout
+    assert "filter:     (&(objectCategory=person)(objectClass=user)(|(sAMAccountName=jdoe)" in done.stdout
+    assert f"server:     {samba_ad.ldaps_url}" in done.stdout
+    assert f"entry:      {user.dn}" in done.stdout
+    assert "result:     Success=true Message='Login Successful'" in done.stdout
+    assert "Authentication=OK" in done.stdout and f"EmailAddress={user.mail}" in done.stdout
+    assert user.password not in done.stdout + done.stderr
+
+
+def test_test_login_fail_and_sso(tmp_path, openldap):
+    path = write_config(tmp_path, openldap_config(openldap))
+    wrong = ssobridge("test-login", "--config", str(path), "--password-stdin", "jdoe", stdin="nope\n")
+    assert wrong.returncode == 1 and f"Message={WRONG!r}" in wrong.stdout
+    sso = ssobridge("test-login", "--config", str(path), "--sso", openldap.users["disabled"].login)
+    assert sso.returncode == 1
+    assert "account state read from its attributes: DISABLED" in sso.stdout
+    assert f"Message={MESSAGES['disabled']!r}" in sso.stdout
+
+
+def test_test_login_explains_a_wrong_user_filter(tmp_path, openldap):
+    path = write_config(tmp_path, openldap_config(openldap, user_filter="(&(objectClass=user)(sAMAccountName={user}))"))
+    done = ssobridge("test-login", "--config", str(path), "--sso", "jdoe")
+    assert done.returncode == 1
+    assert "reason:     no such user" in done.stdout
+    assert "PROBLEM: user_filter matches no entry under base_dn, whatever the username" in done.stdout
+
+
+def test_test_login_with_the_directory_down_is_an_error(tmp_path, openldap, dead_ldaps_url):
+    path = write_config(tmp_path, openldap_config(openldap, urls=[dead_ldaps_url]))
+    done = ssobridge("test-login", "--config", str(path), "--sso", "jdoe")
+    assert done.returncode == 2
+    assert "error:      " in done.stdout and "Connection refused" in done.stdout
+
+
+def test_config_defaults_to_the_working_directory_or_the_environment(tmp_path, openldap):
+    path = write_config(tmp_path, openldap_config(openldap))
+    done = subprocess.run([sys.executable, "-m", "ssobridge", "test-login", "--sso", "jdoe"], cwd=tmp_path,
+                          capture_output=True, encoding="utf-8", timeout=60)
+    assert done.returncode == 0, done.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = subprocess.run([sys.executable, "-m", "ssobridge", "test-login", "--sso", "jdoe"], cwd=elsewhere,
+                          capture_output=True, encoding="utf-8", timeout=60,
+                          env={**os.environ, "SSOBRIDGE_CONFIG": str(path)})
+    assert done.returncode == 0, done.stderr
+
