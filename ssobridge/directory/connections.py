@@ -220,6 +220,7 @@ def describe_result(result: dict | None) -> str:
 
 
 _CERTIFICATE_NAME = re.compile(r"\('(?:DNS|IP Address)', '([^']+)'\)")
+_VERIFY_REASON = re.compile(r"certificate verify failed: ([^(']+)")
 _NAME_NOT_MATCHED = re.compile(r"doesn't match any name in \['([^']*)'")
 
 
@@ -227,7 +228,8 @@ def describe_error(error: BaseException) -> str:
     """A plain sentence for an exception, with certificate problems spelled out."""
     text = str(error)
     if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
-        return f"TLS certificate not trusted (check ca_file): {text}"
+        reason = _VERIFY_REASON.search(text)
+        return f"TLS certificate not trusted (check ca_file): {reason.group(1).strip() if reason else text}"
     mismatch = _NAME_NOT_MATCHED.search(text)
     if mismatch:
         names = ", ".join(_CERTIFICATE_NAME.findall(text)) or "none"
