@@ -15,6 +15,7 @@ from cheroot.ssl.builtin import BuiltinSSLAdapter
 from . import __version__
 from .app import build, configure_logging
 from .config import Config, ConfigError, load
+from .directory import DirectorySet
 
 log = logging.getLogger("ssobridge")
 
@@ -76,9 +77,9 @@ def _read_password(from_stdin: bool) -> str | None:
         return None
 
 
-def run_server(config: Config, banner: str | None = None) -> int:
+def run_server(config: Config, banner: str | None = None, directories: DirectorySet | None = None) -> int:
     configure_logging(config.log_level)
-    endpoint, directories = build(config)
+    endpoint, directories = build(config, directories)
     settings = config.server
     server = wsgi.Server((settings.host, settings.port), endpoint, numthreads=settings.threads,
                          server_name="ssobridge", timeout=30, shutdown_timeout=5)

@@ -258,9 +258,9 @@ def ppolicy_account_state(entry: UserEntry, policy: PasswordPolicy, now: datetim
 class Directory:
     """One configured directory: its servers, its service account, and the questions asked of it."""
 
-    def __init__(self, settings: DirectorySettings):
+    def __init__(self, settings: DirectorySettings, connector: Connector | None = None):
         self.settings = settings
-        self.connector = connector = Connector(settings)
+        self.connector = connector = connector or Connector(settings)
         self._service = ConnectionPool(connector, bind_as_service=True)
         self._binds = ConnectionPool(connector, bind_as_service=False)
         state = AD_STATE_ATTRIBUTES if settings.is_active_directory else PPOLICY_STATE_ATTRIBUTES
