@@ -7,7 +7,9 @@ import getpass
 import logging
 import os
 import signal
+import ssl
 import sys
+import urllib.request
 
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
@@ -40,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     login.add_argument("username", help="as typed at the portal: DOMAIN\\user, user@suffix or user")
     login.add_argument("--sso", action="store_true", help="GetSignInCookieInfo: no password, account state only")
     login.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    with_config("healthcheck", "exit 0 when the service of this config answers on its listen address (Docker)")
     demo = commands.add_parser("demo", help="serve on an embedded sample directory, to try ssobridge without one")
     demo.add_argument("--listen", default="127.0.0.1:8290", help="host:port (default 127.0.0.1:8290)")
     arguments = parser.parse_args(argv)
@@ -54,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if arguments.command == "serve":
         return run_server(config)
+    if arguments.command == "healthcheck":
+        return healthcheck(config)
     from . import diagnose
     configure_logging("CRITICAL")  # the command prints what matters; the log would repeat it
     if arguments.command == "check":
@@ -65,6 +70,22 @@ def main(argv: list[str] | None = None) -> int:
             print("ssobridge: no password given (use --sso for single sign-on without one)", file=sys.stderr)
             return 2
     return diagnose.test_login(config, arguments.username, password, sys.stdout)
+
+
+def healthcheck(config: Config) -> int:
+    """GET ?wsdl on the listen address: the process is up and the endpoint answers."""
+    settings = config.server
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(settings.host, settings.host)
+    scheme = "https" if settings.tls_cert else "http"
+    # Liveness of our own process on this machine: the certificate is for public_url's name, not this one.
+    context = ssl._create_unverified_context() if scheme == "https" else None
+    url = f"{scheme}://{'[' + host + ']' if ':' in host else host}:{settings.port}/?wsdl"
+    try:
+        with urllib.request.urlopen(url, timeout=5, context=context) as response:
+            return 0 if response.status == 200 else 1
+    except OSError as e:
+        print(f"ssobridge healthcheck: {url}: {e}", file=sys.stderr)
+        return 1
 
 
 def _read_password(from_stdin: bool) -> str | None:

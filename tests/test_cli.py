@@ -120,3 +120,15 @@ def test_config_defaults_to_the_working_directory_or_the_environment(tmp_path, o
                           env={**os.environ, "SSOBRIDGE_CONFIG": str(path)})
     assert done.returncode == 0, done.stderr
 
+
+
+def test_healthcheck_follows_the_service(tmp_path):
+    from tests.service import start_service
+    service = start_service(tmp_path, "")
+    config = tmp_path / "ssobridge.toml"
+    try:
+        assert ssobridge("healthcheck", "--config", str(config)).returncode == 0
+    finally:
+        service.stop()
+    done = ssobridge("healthcheck", "--config", str(config))
+    assert done.returncode == 1 and "Connection refused" in done.stderr
