@@ -317,3 +317,34 @@ def test_characters_xml_forbids_in_directory_values_are_stripped(openldap, ldap_
     finally:
         with bound(openldap, openldap.admin_dn, openldap.admin_password) as admin:
             admin.modify(user.dn, {"title": [(MODIFY_DELETE, [])]})
+
+
+def test_a_rejected_password_is_counted_once_not_retried(site):
+    directory, service = site
+    user = directory.users["lockable"]  # locks at the third wrong password
+    for _ in range(directory.lockout_threshold - 1):
+        assert authenticate(service, user.login, "wrong-Passw0rd") == fail(WRONG)
+    # Had any wrong password been tried twice, the account would be locked by now. (The successful
+    # bind also resets the failure count, leaving the account as it was.)
+    assert authenticate(service, user.login, user.password)["OutputVariables"][0] == "Authentication=OK"
+
+
+def test_object_guid_and_templates_are_mapped_from_ad(samba_ad, tmp_path):
+    import uuid
+
+    from tests.support.directory import bound
+    user = samba_ad.users["jdoe"]
+    with bound(samba_ad, samba_ad.admin_dn, samba_ad.admin_password) as admin:
+        admin.search(user.dn, "(objectClass=*)", "BASE", attributes=["objectGUID", "objectSid"])
+        guid = str(uuid.UUID(bytes_le=admin.response[0]["raw_attributes"]["objectGUID"][0]))
+    mapping = ('[attributes]\nDisplayName = ["{sn}, {givenName}"]\n"cf_Directory ID" = "objectGUID"\n'
+               '"cf_SID" = "objectSid"\n"cf_Photo" = ["thumbnailPhoto", "title"]\n')
+    service = start_service(tmp_path, ad_config(samba_ad) + mapping)
+    try:
+        outputs = authenticate(service, user.login, user.password)["OutputVariables"]
+    finally:
+        service.stop()
+    assert outputs[:3] == ["Authentication=OK", f"EmailAddress={user.mail}", "DisplayName=Doe, John"]
+    assert f"cf_Directory ID={guid}" in outputs
+    assert any(o.startswith("cf_SID=S-1-5-21-") for o in outputs)
+    assert f"cf_Photo={user.attributes['title']}" in outputs
