@@ -348,3 +348,17 @@ def test_object_guid_and_templates_are_mapped_from_ad(samba_ad, tmp_path):
     assert f"cf_Directory ID={guid}" in outputs
     assert any(o.startswith("cf_SID=S-1-5-21-") for o in outputs)
     assert f"cf_Photo={user.attributes['title']}" in outputs
+
+
+def test_a_refused_service_account_is_not_tried_on_every_server(openldap, tmp_path):
+    body = openldap_config(openldap, urls=[openldap.ldaps_url, openldap.ldaps_url.replace("127.0.0.1", "localhost")])
+    body = body.replace(f'bind_password = "{openldap.service_password}"', 'bind_password = "not-it"')
+    service = start_service(tmp_path, body)
+    try:
+        user = openldap.users["jdoe"]
+        assert authenticate(service, user.login, user.password) == fail(MESSAGES["unavailable"])
+        log = service.log()
+    finally:
+        service.stop()
+    assert log.count("could not bind: invalidCredentials") == 1  # the first server only
+    assert "event=directory_server_down" not in log

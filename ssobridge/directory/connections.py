@@ -33,6 +33,10 @@ class DirectoryUnavailable(Exception):
     """No server of the directory could do what was asked: an outage or a misconfiguration, never the user's fault."""
 
 
+class ServiceAccountRefused(DirectoryUnavailable):
+    """The server answered, but refused the service account's bind (bind_dn / bind_password)."""
+
+
 @dataclass
 class _ServerState:
     url: str
@@ -43,8 +47,10 @@ class Connector:
     """Opens connections to a directory's servers in the configured order.
 
     A server that fails to connect is skipped for `retry_down_after` seconds, so a dead domain
-    controller costs one connect timeout, not one per request. When every server is marked down,
-    all are tried again rather than refusing without trying.
+    controller costs one connect timeout, not one per request. When every server is marked down, the
+    one due back first is tried (one attempt per request, not one per server). A refused service-account
+    bind is not an outage: the other servers would refuse it too, and each try counts toward the
+    service account's lockout, so it stops the attempt at once.
     """
 
     def __init__(self, settings: DirectorySettings):
@@ -56,13 +62,16 @@ class Connector:
     def open(self, bind_as_service: bool) -> Connection:
         now = time.monotonic()
         with self._lock:
-            candidates = [s for s in self._servers if s.down_until <= now] or list(self._servers)
+            candidates = [s for s in self._servers if s.down_until <= now] or \
+                [min(self._servers, key=lambda s: s.down_until)]
         failures = []
         for state in candidates:
             try:
                 # A new ldap3 Server each time: it would otherwise remember a failed address on its own
                 # and refuse it for a while after the server is back ("invalid server address").
                 connection = self._open_on(_ldap3_server(state.url, self.settings), bind_as_service)
+            except ServiceAccountRefused as e:
+                raise DirectoryUnavailable(f"{state.url}: {e}") from None
             except DirectoryUnavailable as e:
                 failures.append(f"{state.url}: {e}")
                 with self._lock:
@@ -107,7 +116,7 @@ def bind_service_account(connection: Connection, settings: DirectorySettings) ->
     connection.user = settings.bind_dn
     connection.password = settings.bind_password.encode("utf-8")
     if not connection.bind(read_server_info=False):
-        raise DirectoryUnavailable(f"the service account {settings.bind_dn!r} could not bind: "
+        raise ServiceAccountRefused(f"the service account {settings.bind_dn!r} could not bind: "
                                    f"{describe_result(connection.result)}")
 
 
