@@ -68,6 +68,17 @@ ExternalUserInfoProviderResult = _result(
     "ExternalUserInfoProviderResult", ("UserInfoHtml", Unicode), ("OutputVariables", ArrayOfString))
 ExternalEventProviderResult = _result("ExternalEventProviderResult")
 
+# Each operation's request and result types, as the SmarterTrack.Connector interfaces declare them.
+OPERATION_TYPES = {
+    "Authenticate": (ExternalLoginProviderInputs, ExternalLoginProviderResult),
+    "GetSignInCookieInfo": (ExternalLoginProviderInputs, ExternalLoginProviderResult),
+    "GetCustomFieldOptions": (ExternalCustomFieldProviderInputs, ExternalCustomFieldProviderResult),
+    "StartTicket": (ExternalTicketProviderInputs, ExternalTicketProviderResult),
+    "StartChat": (ExternalChatProviderInputs, ExternalChatProviderResult),
+    "GetUserDetails": (ExternalUserInfoProviderInputs, ExternalUserInfoProviderResult),
+    "NotifyEventFired": (ExternalEventProviderInputs, ExternalEventProviderResult),
+}
+
 # Characters XML 1.0 does not allow; spyne would write them and .NET would reject the whole answer.
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -119,34 +130,15 @@ def make_applications(bridge: Bridge, max_variables: int) -> tuple[Application, 
             raise Fault("Server", "Internal error in ssobridge; the log has the details.") from None
         return _to_wire(outcome, result_type)
 
-    class ExternalProviderService(ServiceBase):
-        @rpc(ExternalLoginProviderInputs, _returns=ExternalLoginProviderResult)
-        def Authenticate(ctx, inputs):
-            return call("Authenticate", inputs, ExternalLoginProviderResult)
+    def operation(name: str, inputs_type: type[ComplexModel], result_type: type[ComplexModel]):
+        def handle(ctx, inputs):
+            return call(name, inputs, result_type)
+        handle.__name__ = name  # spyne names the operation (and its elements) after the function
+        return rpc(inputs_type, _returns=result_type)(handle)
 
-        @rpc(ExternalLoginProviderInputs, _returns=ExternalLoginProviderResult)
-        def GetSignInCookieInfo(ctx, inputs):
-            return call("GetSignInCookieInfo", inputs, ExternalLoginProviderResult)
-
-        @rpc(ExternalCustomFieldProviderInputs, _returns=ExternalCustomFieldProviderResult)
-        def GetCustomFieldOptions(ctx, inputs):
-            return call("GetCustomFieldOptions", inputs, ExternalCustomFieldProviderResult)
-
-        @rpc(ExternalTicketProviderInputs, _returns=ExternalTicketProviderResult)
-        def StartTicket(ctx, inputs):
-            return call("StartTicket", inputs, ExternalTicketProviderResult)
-
-        @rpc(ExternalChatProviderInputs, _returns=ExternalChatProviderResult)
-        def StartChat(ctx, inputs):
-            return call("StartChat", inputs, ExternalChatProviderResult)
-
-        @rpc(ExternalUserInfoProviderInputs, _returns=ExternalUserInfoProviderResult)
-        def GetUserDetails(ctx, inputs):
-            return call("GetUserDetails", inputs, ExternalUserInfoProviderResult)
-
-        @rpc(ExternalEventProviderInputs, _returns=ExternalEventProviderResult)
-        def NotifyEventFired(ctx, inputs):
-            return call("NotifyEventFired", inputs, ExternalEventProviderResult)
+    ExternalProviderService = type("ExternalProviderService", (ServiceBase,), {
+        name: operation(name, inputs_type, result_type) for name, (inputs_type, result_type) in OPERATION_TYPES.items()
+    })
 
     def application(protocol: Callable) -> Application:
         return Application([ExternalProviderService], tns=NS, name="ExternalProvider",
