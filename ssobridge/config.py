@@ -101,6 +101,9 @@ class DirectorySettings:
     default: bool
     retry_down_after: float
     ppolicy_default_dn: str | None
+    group_base_dn: str | None  # where groups are searched; default base_dn
+    membership_cache_seconds: float  # a user's groups are cached this long
+    group_name_cache_seconds: float  # AD group SID -> name, cached longer: group names rarely change
     attributes: tuple[OutputMapping, ...]  # [attributes], overridden by this directory's [directory.attributes]
 
     @property
@@ -405,6 +408,9 @@ def _directory(t: _Table, index: int, attributes: tuple[OutputMapping, ...]) -> 
         default=t.get("default", bool, False),
         retry_down_after=t.positive("retry_down_after", float, 30.0),
         ppolicy_default_dn=t.text("ppolicy_default_dn"),
+        group_base_dn=t.text("group_base_dn"),
+        membership_cache_seconds=t.positive("membership_cache_seconds", float, 300.0),
+        group_name_cache_seconds=t.positive("group_name_cache_seconds", float, 3600.0),
         attributes=_attributes(_Table(t.get("attributes", dict, {}), f"{t.key}.attributes", t.problems), attributes),
     )
     return settings

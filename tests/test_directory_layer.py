@@ -16,7 +16,8 @@ def settings_for(directory, **overrides) -> DirectorySettings:
                   timeout=5, netbios_domain=directory.netbios_domain,
                   upn_suffixes=(directory.upn_suffix,) if directory.upn_suffix else (),
                   user_filter=DEFAULT_USER_FILTERS[kind], default=False, retry_down_after=30,
-                  ppolicy_default_dn=None, attributes=DEFAULT_ATTRIBUTES)
+                  ppolicy_default_dn=None, attributes=DEFAULT_ATTRIBUTES,
+                  group_base_dn=None, membership_cache_seconds=60, group_name_cache_seconds=600)
     values.update(overrides)
     return DirectorySettings(**values)
 
@@ -53,5 +54,45 @@ def test_the_system_trust_store_does_not_trust_a_private_ca(openldap):
     try:
         with pytest.raises(DirectoryUnavailable, match="TLS certificate not trusted"):
             bridge_side.find_user(parse_login_name("jdoe"))
+    finally:
+        bridge_side.close()
+
+
+def group_names(groups) -> set[str]:
+    return {name.lower() for g in groups for name in g.names}
+
+
+def test_nested_groups_and_the_primary_group_are_resolved(directory):
+    bridge_side = Directory(settings_for(directory))
+    try:
+        jdoe = bridge_side.find_user(parse_login_name("jdoe"))
+        names = group_names(bridge_side.groups(jdoe))
+        assert {"sales team", "all staff"} <= names  # "All Staff" only through "Sales Team"
+        if directory.kind == "ad":
+            assert "domain users" in names  # the primary group, which no member attribute lists
+        nobody = bridge_side.find_user(parse_login_name("nmail"))
+        assert {"sales team", "all staff"}.isdisjoint(group_names(bridge_side.groups(nobody)))
+    finally:
+        bridge_side.close()
+
+
+def test_memberships_are_cached_per_user(directory):
+    bridge_side = Directory(settings_for(directory))
+    try:
+        jdoe = bridge_side.find_user(parse_login_name("jdoe"))
+        first = bridge_side.groups(jdoe)
+        with directory.outage():
+            assert bridge_side.groups(jdoe) == first
+    finally:
+        bridge_side.close()
+
+
+def test_users_are_found_by_email(directory):
+    bridge_side = Directory(settings_for(directory))
+    try:
+        user = directory.users["jdoe"]
+        assert bridge_side.find_user_by_email(user.mail.upper()).dn.lower() == user.dn.lower()
+        assert bridge_side.find_user_by_email("nobody@example.test") is None
+        assert bridge_side.find_user_by_email("*") is None
     finally:
         bridge_side.close()

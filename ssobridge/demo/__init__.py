@@ -61,7 +61,8 @@ def demo_config(listen: str, password: str, data: dict) -> Config:
         bind_dn=data["service"]["dn"], bind_password=data["service"]["password"], ca_file=None, start_tls=False,
         allow_plaintext=True, connect_timeout=1, timeout=1, netbios_domain=NETBIOS_DOMAIN,
         upn_suffixes=(UPN_SUFFIX,), user_filter="(&(objectClass=inetOrgPerson)(|(uid={user})(mail={upn})))",
-        default=True, retry_down_after=1, ppolicy_default_dn=None, attributes=attributes)
+        default=True, retry_down_after=1, ppolicy_default_dn=None, group_base_dn=None, membership_cache_seconds=60,
+        group_name_cache_seconds=60, attributes=attributes)
     server = ServerSettings(host=host, port=port, public_url=f"http://{listen}/ExternalProvider.asmx",
                             max_body_bytes=1024 * 1024, max_variables=1000, threads=8, tls_cert=None, tls_key=None,
                             allow_plaintext_http=True)

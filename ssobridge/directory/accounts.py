@@ -21,7 +21,8 @@ from ldap3 import BASE, SUBTREE, Connection
 
 from ..config import DirectorySettings
 from .connections import ConnectionPool, Connector, DirectoryUnavailable, describe_result
-from .names import LoginName, user_search_filter
+from .groups import MAX_NESTING, Group, sid_filter_value
+from .names import LoginName, escape_filter_value, user_search_filter
 
 log = logging.getLogger("ssobridge.directory")
 
@@ -268,6 +269,9 @@ class Directory:
         self._attributes = sorted({*mapped, *state}, key=str.lower)
         self._policies: TTLCache = TTLCache(maxsize=64, ttl=300)
         self._policies_lock = threading.Lock()
+        self._memberships: TTLCache = TTLCache(maxsize=10_000, ttl=settings.membership_cache_seconds)
+        self._group_names: TTLCache = TTLCache(maxsize=100_000, ttl=settings.group_name_cache_seconds)
+        self._groups_lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -313,6 +317,76 @@ class Directory:
         if state is None:
             raise DirectoryUnavailable(f"unexpected bind result {describe_result(result)}")
         return state
+
+    def find_user_by_email(self, email: str) -> UserEntry | None:
+        """The one user with this address: mail, and on AD also proxyAddresses (smtp:, any case)."""
+        value = escape_filter_value(email.strip())
+        if self.settings.is_active_directory:
+            search_filter = (f"(&(objectCategory=person)(objectClass=user)"
+                             f"(|(mail={value})(proxyAddresses=smtp:{value})))")
+        else:
+            search_filter = f"(&(objectClass=inetOrgPerson)(mail={value}))"
+        entries = self._search(self.settings.base_dn, SUBTREE, search_filter, self._attributes, size_limit=2)
+        if len(entries) > 1:
+            raise AmbiguousUser(f"{len(entries)} entries have the address {email!r}: {entries[0].dn!r}, "
+                                f"{entries[1].dn!r}")
+        return entries[0] if entries else None
+
+    def groups(self, entry: UserEntry) -> frozenset[Group]:
+        """Every group of the user, nested ones (and on AD the primary group) included; cached per user."""
+        key = entry.dn.lower()
+        with self._groups_lock:
+            cached = self._memberships.get(key)
+        if cached is not None:
+            return cached
+        groups = self._ad_groups(entry) if self.settings.is_active_directory else self._ldap_groups(entry)
+        with self._groups_lock:
+            self._memberships[key] = groups
+        return groups
+
+    def _ad_groups(self, entry: UserEntry) -> frozenset[Group]:
+        found = self._search(entry.dn, BASE, "(objectClass=*)", ["tokenGroups"])
+        sids = found[0].attributes.get("tokengroups", ()) if found else ()
+        with self._groups_lock:
+            unknown = [sid for sid in sids if sid not in self._group_names]
+        for start in range(0, len(unknown), 100):
+            chunk = unknown[start:start + 100]
+            search_filter = "(|" + "".join(f"(objectSid={sid_filter_value(sid)})" for sid in chunk) + ")"
+            named = {}
+            for group in self._search(self.settings.group_base_dn or self.settings.base_dn, SUBTREE, search_filter,
+                                      ["sAMAccountName", "cn", "objectSid"]):
+                for sid in group.attributes.get("objectsid", ()):
+                    names = tuple(dict.fromkeys(n for n in (group.first_text("sAMAccountName"),
+                                                            group.first_text("cn")) if n))
+                    named[sid] = Group(group.dn, names, render_sid(sid))
+            with self._groups_lock:
+                for sid in chunk:
+                    # A SID with no entry under the base (a builtin or foreign group) is known by its SID.
+                    self._group_names[sid] = named.get(sid) or Group("", (), render_sid(sid))
+        with self._groups_lock:
+            return frozenset(self._group_names.get(sid) or Group("", (), render_sid(sid)) for sid in sids)
+
+    def _ldap_groups(self, entry: UserEntry) -> frozenset[Group]:
+        base = self.settings.group_base_dn or self.settings.base_dn
+        found: dict[str, Group] = {}
+        frontier = [entry.dn]
+        uid = entry.first_text("uid")
+        for depth in range(MAX_NESTING):
+            clauses = [f"(member={escape_filter_value(dn)})(uniqueMember={escape_filter_value(dn)})"
+                       for dn in frontier]
+            if depth == 0 and uid:
+                clauses.append(f"(&(objectClass=posixGroup)(memberUid={escape_filter_value(uid)}))")
+            new = []
+            for start in range(0, len(clauses), 50):
+                search_filter = "(|" + "".join(clauses[start:start + 50]) + ")"
+                for group in self._search(base, SUBTREE, search_filter, ["cn"]):
+                    if group.dn.lower() not in found:
+                        found[group.dn.lower()] = Group(group.dn, tuple(group.texts("cn")))
+                        new.append(group.dn)
+            if not new:
+                break
+            frontier = new
+        return frozenset(found.values())
 
     def account_state(self, entry: UserEntry) -> AccountState:
         """The account's state read from its attributes, for single sign-on (no password to bind with)."""

@@ -44,3 +44,12 @@ def test_upn_keeps_the_suffix_as_typed():
 def test_placeholder_text_inside_a_username_stays_text():
     name = parse_login_name("{upn}")
     assert user_search_filter("(|(uid={user})(mail={upn}))", name, None) == "(|(uid={upn})(mail={upn}))"
+
+
+def test_group_dns_are_compared_as_data_not_text():
+    from ssobridge.directory.groups import Group, normalize_dn
+    assert normalize_dn('CN=Doe\\, "J",OU=Sales,DC=x') == normalize_dn('cn=doe\\2c \\22j\\22, ou=sales,dc=X')
+    group = Group("CN=Sales Team,OU=Groups,DC=example,DC=test", ("Sales-Team", "Sales Team"), "S-1-5-21-1-2-3-1105")
+    assert group.is_named("cn=sales team,ou=groups,dc=EXAMPLE,dc=test")
+    assert group.is_named("sales-team") and group.is_named("SALES TEAM") and group.is_named("s-1-5-21-1-2-3-1105")
+    assert not group.is_named("CN=Sales Team,OU=Other,DC=example,DC=test") and not group.is_named("Sales")
