@@ -13,7 +13,9 @@ from .wire import Endpoint
 
 def build(config: Config, directories: DirectorySet | None = None) -> tuple[Endpoint, DirectorySet]:
     """The endpoint for `config`; `directories` replaces the configured ones (the demo's sample directory)."""
-    directories = directories or DirectorySet([Directory(settings) for settings in config.directories])
+    extra = config.policy.attributes()
+    directories = directories or DirectorySet([Directory(settings, extra_attributes=extra)
+                                               for settings in config.directories])
     bridge = Bridge(config, directories)
     endpoint = Endpoint(bridge, config.server.public_url, config.server.max_body_bytes, config.server.max_variables)
     return endpoint, directories

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 
 from .mapping import Candidate, OutputMapping
+from .policy import Policy, parse_policy
 
 DIRECTORY_TYPES = ("active_directory", "ldap")
 
@@ -130,6 +131,7 @@ class Config:
     login: LoginSettings
     log_level: str
     source: str
+    policy: Policy = Policy()
 
 
 def load(path: str | os.PathLike) -> Config:
@@ -265,8 +267,10 @@ def _build(raw: dict, source: str, problems: list[str]) -> Config:
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         logging_table.problem("level", "must be one of DEBUG, INFO, WARNING, ERROR")
     logging_table.reject_unknown()
+    top.used.update(("policy", "department", "field", "ticket_rule", "chat_rule"))
+    policy = parse_policy(raw, problems)
     top.reject_unknown()
-    return Config(server=server, web_service_password=password, provider_passwords=provider_passwords,
+    return Config(policy=policy, server=server, web_service_password=password, provider_passwords=provider_passwords,
                   directories=directories,
                   attributes=attributes, messages=messages, login=login, log_level=log_level, source=source)
 

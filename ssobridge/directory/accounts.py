@@ -259,14 +259,15 @@ def ppolicy_account_state(entry: UserEntry, policy: PasswordPolicy, now: datetim
 class Directory:
     """One configured directory: its servers, its service account, and the questions asked of it."""
 
-    def __init__(self, settings: DirectorySettings, connector: Connector | None = None):
+    def __init__(self, settings: DirectorySettings, connector: Connector | None = None,
+                 extra_attributes: tuple[str, ...] = ()):
         self.settings = settings
         self.connector = connector = connector or Connector(settings)
         self._service = ConnectionPool(connector, bind_as_service=True)
         self._binds = ConnectionPool(connector, bind_as_service=False)
         state = AD_STATE_ATTRIBUTES if settings.is_active_directory else PPOLICY_STATE_ATTRIBUTES
         mapped = {name for mapping in settings.attributes for name in mapping.attributes}
-        self._attributes = sorted({*mapped, *state}, key=str.lower)
+        self._attributes = sorted({*mapped, *state, *extra_attributes}, key=str.lower)
         self._policies: TTLCache = TTLCache(maxsize=64, ttl=300)
         self._policies_lock = threading.Lock()
         self._memberships: TTLCache = TTLCache(maxsize=10_000, ttl=settings.membership_cache_seconds)

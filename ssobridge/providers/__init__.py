@@ -13,6 +13,7 @@ from ..config import Config
 from ..directory import DirectorySet
 from .base import ProviderResult, Variables, refused
 from .login import LoginProvider
+from .requests import RequestProvider
 
 # Operation -> the provider tab of SmarterTrack's Settings > Tools > External Providers, as named in
 # messages, and its key in [smartertrack.passwords].
@@ -49,6 +50,11 @@ class Bridge:
             login = LoginProvider(directories, config.messages, config.login)
             self._handlers["Authenticate"] = login.authenticate
             self._handlers["GetSignInCookieInfo"] = login.sign_in_cookie
+        if directories.directories and config.policy.enabled:
+            requests = RequestProvider(directories, config.policy)
+            self._handlers["GetCustomFieldOptions"] = requests.custom_field_options
+            self._handlers["StartTicket"] = requests.start_ticket
+            self._handlers["StartChat"] = requests.start_chat
 
     def call(self, operation: str, pairs: list[tuple[str, str]]) -> ProviderResult:
         variables = Variables.from_pairs(pairs)

@@ -6,12 +6,24 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
+class CustomFieldChange:
+    """One ExternalCustomFieldData: what SmarterTrack should change about a custom field."""
+
+    name: str
+    first_step: bool = False  # DisplayWithInformationLookup
+    list_options: tuple[str, ...] | None = None  # None: leave the options as they are
+    required: bool | None = None  # None: leave as it is
+    visible: bool | None = None
+
+
+@dataclass(frozen=True)
 class ProviderResult:
     """Success=false means the call itself was refused; a decision about a user is Success=true."""
 
     success: bool
     message: str | None = None
     outputs: tuple[tuple[str, str], ...] = ()
+    fields: tuple[CustomFieldChange, ...] = ()
 
 
 def refused(message: str) -> ProviderResult:

@@ -16,7 +16,7 @@ from spyne import Application, Array, Boolean, ComplexModel, Fault, ServiceBase,
 from spyne.protocol.soap import Soap11, Soap12
 
 from ..providers import Bridge
-from ..providers.base import ProviderResult
+from ..providers.base import CustomFieldChange, ProviderResult
 
 NS = "http://tempuri.org/"
 
@@ -151,4 +151,19 @@ def _to_wire(outcome: ProviderResult, result_type: type[ComplexModel]) -> Comple
     result = result_type(Success=outcome.success, Message=xml_safe(outcome.message))
     if "OutputVariables" in result_type._type_info:
         result.OutputVariables = [xml_safe(f"{name}={value}") for name, value in outcome.outputs]
+    if "CustomFieldDataItems" in result_type._type_info:
+        result.CustomFieldDataItems = [_custom_field_data(change) for change in outcome.fields]
     return result
+
+
+def _custom_field_data(change: CustomFieldChange) -> ExternalCustomFieldData:
+    return ExternalCustomFieldData(
+        CustomFieldName=xml_safe(change.name),
+        DisplayWithInformationLookup=change.first_step,
+        ChangeListOptions=change.list_options is not None,
+        ListOptions=[xml_safe(option) for option in change.list_options or ()],
+        ChangeRequired=change.required is not None,
+        NewRequiredValue=bool(change.required),
+        ChangeVisible=change.visible is not None,
+        NewVisibleValue=bool(change.visible),
+    )

@@ -1,0 +1,188 @@
+"""GetCustomFieldOptions, StartTicket and StartChat: the directory's groups applied through the policy.
+
+Who is asking comes from loginUsername (web portal) or emailFrom (email); their groups from the
+directory. The policy (ssobridge/policy.py) then decides. Every rule considered can be recorded in an
+Explanation, which `ssobridge explain` prints.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from ..directory import AmbiguousUser, Directory, DirectorySet, DirectoryUnavailable, UserEntry, parse_login_name
+from ..directory.groups import Group
+from ..policy import Explanation, FieldRule, Person, Policy, RequestRule
+from .base import CustomFieldChange, ProviderResult, Variables
+
+log = logging.getLogger("ssobridge.requests")
+
+TICKET_OK = "Ticket Creation Successful"
+CHAT_OK = "Chat Creation Successful"
+
+
+@dataclass(frozen=True)
+class Requester:
+    """The person behind a request, with what the rules need to know about them."""
+
+    typed: str  # the loginUsername or emailFrom as given
+    directory: Directory | None = None
+    entry: UserEntry | None = None
+    groups: frozenset[Group] = frozenset()
+
+    @property
+    def person(self) -> Person:
+        return Person(known=self.entry is not None,
+                      is_member=lambda name: any(group.is_named(name) for group in self.groups),
+                      label=self.entry.dn if self.entry else f"{self.typed} (not in the directory)")
+
+
+class RequestProvider:
+    def __init__(self, directories: DirectorySet, policy: Policy):
+        self.directories = directories
+        self.policy = policy
+
+    def identify(self, username: str | None, email: str | None) -> Requester:
+        """The requester and their groups; DirectoryUnavailable when a directory could not answer."""
+        if not username and not email:
+            return Requester("")  # an anonymous visitor: not in the directory
+        if username:
+            name = parse_login_name(username)
+            directory = self.directories.route(name) if name else None
+            entry = directory.find_user(name) if directory else None
+            typed = username
+        else:
+            directory, entry, typed = None, None, email or ""
+            for candidate in self.directories.directories:
+                entry = candidate.find_user_by_email(typed)
+                if entry is not None:
+                    directory = candidate
+                    break
+        if entry is None or directory is None:
+            return Requester(typed)
+        return Requester(typed, directory, entry, directory.groups(entry))
+
+    def custom_field_options(self, variables: Variables, explanation: Explanation | None = None) -> ProviderResult:
+        explanation = explanation or Explanation()
+        department = variables.get("departmentName") or ""
+        location = (variables.get("location") or "REGULAR").strip().upper()
+        requester, problem = self._requester(variables, "GetCustomFieldOptions", explanation)
+        if problem is not None:
+            allowed = problem == "allow"
+            message = self.policy.unavailable_message if problem in ("allow", "refuse") else problem
+            return ProviderResult(True, message, (("CanStartTickets", _csharp(allowed)),
+                                                  ("CanStartChats", _csharp(allowed))))
+        rule = self.policy.department(department)
+        person = requester.person
+        tickets, chats = rule.tickets.permits(person), rule.chats.permits(person)
+        explanation.note(f"department {rule.name!r}", True, f"tickets: {rule.tickets.describe()} -> {tickets}; "
+                                                             f"chats: {rule.chats.describe()} -> {chats}")
+        changes = self._field_changes(requester, department, location, variables.custom_fields(), explanation)
+        message = "Result okay" if tickets and chats else rule.message
+        return ProviderResult(True, message, (("CanStartTickets", _csharp(tickets)), ("CanStartChats", _csharp(chats))),
+                              tuple(changes))
+
+    def start_ticket(self, variables: Variables, explanation: Explanation | None = None) -> ProviderResult:
+        return self._start(variables, "StartTicket", "TicketCreation", TICKET_OK, self.policy.ticket_rules,
+                           lambda rule: rule.tickets, explanation or Explanation())
+
+    def start_chat(self, variables: Variables, explanation: Explanation | None = None) -> ProviderResult:
+        return self._start(variables, "StartChat", "ChatCreation", CHAT_OK, self.policy.chat_rules,
+                           lambda rule: rule.chats, explanation or Explanation())
+
+    def _start(self, variables: Variables, operation: str, output: str, ok_message: str,
+               rules: tuple[RequestRule, ...], access, explanation: Explanation) -> ProviderResult:
+        department = variables.get("departmentName") or ""
+        requester, problem = self._requester(variables, operation, explanation)
+        if problem == "allow":
+            return ProviderResult(True, self.policy.unavailable_message, ((output, "TRUE"),))
+        if problem is not None:
+            message = self.policy.unavailable_message if problem == "refuse" else problem
+            return ProviderResult(True, message, ((output, "FALSE"),))
+        person = requester.person
+        department_rule = self.policy.department(department)
+        if not access(department_rule).permits(person):
+            explanation.note(f"department {department_rule.name!r}", True,
+                             f"{access(department_rule).describe()}: refused")
+            return ProviderResult(True, department_rule.message, ((output, "FALSE"),))
+        explanation.note(f"department {department_rule.name!r}", False, f"{access(department_rule).describe()}: "
+                                                                         "permitted")
+        subject = variables.get("subject") or ""
+        custom_fields = variables.custom_fields()
+        for rule in rules:
+            why_not = rule.when.check(person, department, subject, custom_fields)
+            explanation.note(rule.label, why_not is None, why_not or "matches")
+            if why_not is None:
+                return self._apply(rule, requester, output, ok_message)
+        return ProviderResult(True, ok_message, ((output, "TRUE"),))
+
+    def _apply(self, rule: RequestRule, requester: Requester, output: str, ok_message: str) -> ProviderResult:
+        if rule.refuse:
+            return ProviderResult(True, rule.message or self.policy.refused_message, ((output, "FALSE"),))
+        outputs = [(output, "TRUE")]
+        if rule.department:
+            outputs.append(("departmentName", rule.department))
+        if rule.group:
+            outputs.append(("groupName", rule.group))
+        for mapping in rule.set_fields:
+            value = mapping.value(requester.entry.texts) if requester.entry else None
+            if value is not None:
+                outputs.append((mapping.name, value))
+        return ProviderResult(True, rule.message or ok_message, tuple(outputs))
+
+    def _requester(self, variables: Variables, operation: str,
+                   explanation: Explanation) -> tuple[Requester, str | None]:
+        """The requester, or what to answer instead: "allow"/"refuse" in an outage, or a refusal message."""
+        username, email = variables.get("loginUsername"), variables.get("emailFrom")
+        try:
+            requester = self.identify(username, email)
+        except (DirectoryUnavailable, AmbiguousUser) as e:
+            log.error("event=directory_unavailable operation=%s user=%r error=%r policy=%s", operation,
+                      username or email, str(e), self.policy.on_directory_unavailable)
+            explanation.note("directory", False, f"unavailable ({e}): on_directory_unavailable = "
+                                                 f"{self.policy.on_directory_unavailable}")
+            return Requester(username or email or ""), self.policy.on_directory_unavailable
+        groups = sorted(group.name for group in requester.groups)
+        explanation.note("requester", requester.entry is not None,
+                         f"{requester.person.label}; groups: {', '.join(groups) or 'none'}")
+        if requester.entry is None and self.policy.unknown_users == "refuse":
+            return requester, self.policy.unknown_message
+        log.info("event=request operation=%s user=%r known=%s groups=%d", operation, requester.typed,
+                 requester.entry is not None, len(requester.groups))
+        return requester, None
+
+    def _field_changes(self, requester: Requester, department: str, location: str, custom_fields: dict,
+                       explanation: Explanation) -> list[CustomFieldChange]:
+        """For each field, the first rule that applies (in the order of the config file)."""
+        changes: dict[str, CustomFieldChange] = {}
+        person = requester.person
+        for rule in self.policy.fields:
+            if rule.field.lower() in changes:
+                continue
+            why_not = rule.when.check(person, department, custom_fields=custom_fields, location=location)
+            explanation.note(rule.label, why_not is None, why_not or f"field {rule.field!r}")
+            if why_not is None:
+                changes[rule.field.lower()] = CustomFieldChange(
+                    name=rule.field, first_step=bool(rule.first_step),
+                    list_options=self._options(rule, requester) if rule.changes_options else None,
+                    required=rule.required, visible=rule.visible)
+        return list(changes.values())
+
+    def _options(self, rule: FieldRule, requester: Requester) -> tuple[str, ...]:
+        if rule.options is not None:
+            return rule.options
+        if rule.options_from_attribute:
+            values = requester.entry.texts(rule.options_from_attribute) if requester.entry else []
+            return tuple(dict.fromkeys(v for v in values if v.strip()))
+        options = []
+        for group in sorted(requester.groups, key=lambda g: g.name.lower()):
+            match = rule.options_from_groups.search(group.name)
+            if match:
+                options.append(match.group(1) if match.groups() else group.name)
+        return tuple(dict.fromkeys(options))
+
+
+def _csharp(value: bool) -> str:
+    """Booleans as the vendor's C# sample writes them into CanStartTickets/CanStartChats."""
+    return "True" if value else "False"
+
