@@ -42,6 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     login.add_argument("username", help="as typed at the portal: DOMAIN\\user, user@suffix or user")
     login.add_argument("--sso", action="store_true", help="GetSignInCookieInfo: no password, account state only")
     login.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    explain = with_config("explain", "show how the rules decide GetCustomFieldOptions, StartTicket and StartChat "
+                                     "for a person and a department")
+    explain.add_argument("who", metavar="USERNAME|EMAIL")
+    explain.add_argument("--department", required=True, help="the SmarterTrack department name")
+    explain.add_argument("--location", default="PRE", type=str.upper, choices=["PRE", "REGULAR"])
+    explain.add_argument("--subject", default="", help="the ticket subject")
+    explain.add_argument("--cf", action="append", default=[], metavar="FIELD=VALUE",
+                         help="a custom field value already chosen (repeatable)")
     with_config("healthcheck", "exit 0 when the service of this config answers on its listen address (Docker)")
     demo = commands.add_parser("demo", help="serve on an embedded sample directory, to try ssobridge without one")
     demo.add_argument("--listen", default="127.0.0.1:8290", help="host:port (default 127.0.0.1:8290)")
@@ -63,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging("CRITICAL")  # the command prints what matters; the log would repeat it
     if arguments.command == "check":
         return diagnose.check(config, sys.stdout)
+    if arguments.command == "explain":
+        if any("=" not in item for item in arguments.cf):
+            print("ssobridge: --cf takes FIELD=VALUE", file=sys.stderr)
+            return 2
+        return diagnose.explain(config, arguments.who, arguments.department, arguments.location,
+                                arguments.subject, arguments.cf, sys.stdout)
     password = None
     if not arguments.sso:
         password = _read_password(arguments.password_stdin)

@@ -19,10 +19,12 @@ from ldap3 import BASE, NONE, SUBTREE, Connection, Server, Tls
 from ldap3.core.exceptions import LDAPException
 
 from .config import Config, DirectorySettings
-from .directory import Directory, DirectorySet, DirectoryUnavailable
+from .directory import Directory, DirectorySet, DirectoryUnavailable, parse_login_name
 from .directory.connections import Connector, describe_result
 from .providers.base import Variables
+from .policy import Explanation
 from .providers.login import LoginProvider, LoginTrace
+from .providers.requests import RequestProvider
 
 # The user_filter with a wildcard for the name: does it match anyone at all?
 WILDCARD = "*"
@@ -34,10 +36,14 @@ def check(config: Config, out: TextIO) -> int:
     """Reach every server of every directory; 0 when all is well, 1 when anything is not."""
     say: Print = lambda line: print(line, file=out, flush=True)  # noqa: E731
     say(f"config: {config.source}: OK")
+    if config.policy.enabled:
+        say(f"rules: {len(config.policy.departments)} department(s), {len(config.policy.fields)} field rule(s), "
+            f"{len(config.policy.ticket_rules)} ticket rule(s), {len(config.policy.chat_rules)} chat rule(s)")
     if not config.directories:
         say("no [[directory]] configured: the login provider is not enabled")
         return 0
     problems = 0
+    say("directories:")
     for settings in config.directories:
         say(f"directory {settings.name} ({settings.type}), base DN {settings.base_dn}")
         for url in settings.urls:
@@ -50,8 +56,35 @@ def check(config: Config, out: TextIO) -> int:
                 for line in check_searches(replace(settings, urls=(url,))):
                     problems += line.startswith("PROBLEM")
                     say(f"    {line}")
+    problems += check_policy_groups(config, say)
     say("all checks passed" if not problems else f"{problems} problem(s) found")
     return 1 if problems else 0
+
+
+def check_policy_groups(config: Config, say: Print) -> int:
+    """Every group the rules name must exist in some directory; a typo would silently match nobody."""
+    names = sorted(config.policy.group_names(), key=str.lower)
+    if not names:
+        return 0
+    directories = DirectorySet([Directory(settings) for settings in config.directories])
+    missing = 0
+    try:
+        for name in names:
+            try:
+                found = [d.name for d in directories.directories if d.group_exists(name)]
+            except DirectoryUnavailable as e:
+                say(f"  group {name!r}: could not be looked up: {e}")
+                missing += 1
+                continue
+            if found:
+                say(f"  group {name!r}: found in {', '.join(found)}")
+            else:
+                say(f"  group {name!r}: PROBLEM: named in the rules but not found in any directory "
+                    f"(by DN, cn or sAMAccountName): the rule will match nobody")
+                missing += 1
+    finally:
+        directories.close()
+    return missing
 
 
 def check_server(settings: DirectorySettings) -> str | None:
@@ -185,3 +218,49 @@ def test_login(config: Config, username: str, password: str | None, out: TextIO)
     if not result.success or trace.reason == "directory unavailable":
         return 2
     return 0 if ("Authentication", "OK") in result.outputs else 1
+
+
+def explain(config: Config, who: str, department: str, location: str, subject: str, custom: list[str],
+            out: TextIO) -> int:
+    """How GetCustomFieldOptions, StartTicket and StartChat decide for this person and department."""
+    say: Print = lambda line: print(line, file=out, flush=True)  # noqa: E731
+    if not config.directories or not config.policy.enabled:
+        say("no [[directory]] or no rules ([[department]], [[field]], [[ticket_rule]], [[chat_rule]]) configured")
+        return 2
+    directories = DirectorySet([Directory(settings, extra_attributes=config.policy.attributes())
+                                for settings in config.directories])
+    provider = RequestProvider(directories, config.policy)
+    as_email = "@" in who and not any(d.claims(parse_login_name(who)) for d in directories.directories
+                                      if parse_login_name(who))
+    base = [("emailFrom" if as_email else "loginUsername", who), ("departmentName", department)]
+    fields = [tuple(item.split("=", 1)) for item in custom]
+    pairs = base + [(f"cf_{name}", value) for name, value in fields]
+    calls = [
+        ("GetCustomFieldOptions", provider.custom_field_options, [("location", location)]),
+        ("StartTicket", provider.start_ticket, [("subject", subject), ("ticketNumber", "EXPLAIN")]),
+        ("StartChat", provider.start_chat, []),
+    ]
+    say(f"{'email' if as_email else 'username'}: {who!r}, department {department!r}, location {location}"
+        + (f", subject {subject!r}" if subject else "") + "".join(f", cf_{n}={v!r}" for n, v in fields))
+    try:
+        for operation, handler, extra in calls:
+            explanation = Explanation()
+            result = handler(Variables.from_pairs(pairs + extra), explanation)
+            say(f"\n{operation}:")
+            for decision in explanation.decisions:
+                mark = "->" if decision.applied else "  "
+                say(f"  {mark} {decision.rule}: {decision.why}")
+            say(f"  result: Success={str(result.success).lower()} Message={result.message!r}")
+            for name, value in result.outputs:
+                say(f"    {name}={value}")
+            for change in result.fields:
+                say(f"    field {change.name!r}: first_step={change.first_step} "
+                    f"options={list(change.list_options) if change.list_options is not None else 'unchanged'} "
+                    f"required={_maybe(change.required)} visible={_maybe(change.visible)}")
+    finally:
+        directories.close()
+    return 0
+
+
+def _maybe(value: bool | None) -> str:
+    return "unchanged" if value is None else str(value).lower()

@@ -208,3 +208,59 @@ def test_directory_outage_applies_the_configured_choice_without_hanging(openldap
     finally:
         service.stop()
     assert result == {"Success": True, "Message": UNAVAILABLE, "OutputVariables": [f"TicketCreation={creation}"]}
+
+
+def run_ssobridge(*arguments: str):
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-m", "ssobridge", *arguments], capture_output=True, encoding="utf-8",
+                          timeout=60)
+
+
+def test_explain_shows_groups_rules_and_outputs(policy_site):
+    directory, service = policy_site
+    config = str(service.log_path.parent / "ssobridge.toml")
+    done = run_ssobridge("explain", "--config", config, directory.users["jdoe"].login, "--department", "Support",
+                         "--subject", "Server down", "--cf", "Issue Type=Server Down", "--location", "REGULAR")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "Premium Customers" in out and "Key Accounts" in out and "Site-Berlin" in out
+    assert "-> ticket_rule[0]: matches" in out
+    assert "   field[2]: location is not REGULAR" not in out  # field[2] is REGULAR-only and applies here
+    assert "-> field[2]: field 'Server Name'" in out
+    assert "    departmentName=Critical Support" in out and "    cf_Billing ID=E-1001" in out
+    assert "field 'Site': first_step=True options=['Berlin', 'Paris'] required=true visible=unchanged" in out
+    assert "    CanStartTickets=True" in out and "    ChatCreation=TRUE" in out
+    by_email = run_ssobridge("explain", "--config", config, "stranger@elsewhere.test", "--department", "Sales",
+                             "--subject", "refund")
+    assert "email: 'stranger@elsewhere.test'" in by_email.stdout
+    assert "-> ticket_rule[2]: matches" in by_email.stdout and "TicketCreation=FALSE" in by_email.stdout
+
+
+def test_check_reports_a_rule_naming_a_group_that_does_not_exist(policy_site, tmp_path):
+    directory, service = policy_site
+    text = (service.log_path.parent / "ssobridge.toml").read_text(encoding="utf-8")
+    config = tmp_path / "ssobridge.toml"
+    config.write_text(text.replace('chats_deny = ["Contractors"]', 'chats_deny = ["Contractorz"]'), encoding="utf-8")
+    done = run_ssobridge("check", "--config", str(config))
+    assert done.returncode == 1
+    assert "group 'Contractorz': PROBLEM: named in the rules but not found in any directory" in done.stdout
+    assert "group 'Premium Customers': found in" in done.stdout
+
+
+def test_contradictory_and_unreachable_rules_are_refused_at_start(tmp_path):
+    from ssobridge.config import ConfigError, load
+    config = tmp_path / "c.toml"
+    config.write_text('[smartertrack]\nweb_service_password = "x"\n'
+                      '[[department]]\nname = "Sales"\ntickets = ["Staff"]\ntickets_deny = ["staff"]\n'
+                      '[[ticket_rule]]\ndepartment = "A"\n[[ticket_rule]]\ngroups = ["Staff"]\ndepartment = "B"\n'
+                      '[[field]]\nname = "X"\nvisible = false\n[[field]]\nname = "x"\ngroups = ["Staff"]\n'
+                      'visible = true\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load(config)
+    assert error.value.problems == [
+        "department[0]: staff is both allowed and denied tickets (deny wins, so the allow is dead)",
+        "ticket_rule[1]: can never apply: ticket_rule[0] has no conditions and matches everything first "
+        "(first match wins)",
+        "field[1]: can never apply: field[0] for 'x' has no conditions and matches first",
+    ]

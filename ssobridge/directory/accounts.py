@@ -389,6 +389,23 @@ class Directory:
             frontier = new
         return frozenset(found.values())
 
+    def group_exists(self, name: str) -> bool:
+        """Whether a group named in the rules (DN, name or SID) is in this directory: for `ssobridge check`."""
+        base = self.settings.group_base_dn or self.settings.base_dn
+        if name.upper().startswith("S-1-"):
+            return bool(self._search(base, SUBTREE, f"(objectSid={escape_filter_value(name)})", ["1.1"], 1))
+        if "=" in name:
+            try:
+                return bool(self._search(name, BASE, "(objectClass=*)", ["1.1"]))
+            except DirectoryUnavailable:
+                return False  # noSuchObject
+        value = escape_filter_value(name)
+        kinds = "(objectClass=group)" if self.settings.is_active_directory else \
+            "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup))"
+        return bool(self._search(base, SUBTREE, f"(&{kinds}(|(cn={value})(sAMAccountName={value})))", ["1.1"], 1)
+                    if self.settings.is_active_directory else
+                    self._search(base, SUBTREE, f"(&{kinds}(cn={value}))", ["1.1"], 1))
+
     def account_state(self, entry: UserEntry) -> AccountState:
         """The account's state read from its attributes, for single sign-on (no password to bind with)."""
         now = datetime.now(timezone.utc)
