@@ -62,6 +62,7 @@ ppolicy_response(result) -> {"warning": ..., "error": ...}, PPOLICY_REQUEST (the
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import socket
 
@@ -70,13 +71,17 @@ import pytest
 from .directory import DirectoryFixture
 from .network import BlackHole, DeadPort
 from .pki import Pki, create_test_pki
-from .samba import start_samba_ad, why_samba_cannot_run
+from .samba import SambaAccounts, start_clone_dc, start_other_domain, start_samba_ad, why_samba_cannot_run
 from .slapd import start_openldap, why_slapd_cannot_run
 
 AD_HOST = "127.0.0.2"
+OTHER_DOMAIN_HOST = "127.0.0.3"
+SECOND_DC_HOST = "127.0.0.4"
 
-__all__ = ["pki", "samba_ad", "openldap", "dead_port", "dead_ldap_url", "dead_ldaps_url", "black_hole",
-           "blackhole_ldap_url", "blackhole_ldaps_url"]
+__all__ = [
+    "pki", "samba_ad", "samba_ad_second_dc", "samba_ad_other", "openldap", "dead_port", "dead_ldap_url",
+    "dead_ldaps_url", "black_hole", "blackhole_ldap_url", "blackhole_ldaps_url",
+]
 
 
 @pytest.fixture(scope="session")
@@ -95,6 +100,32 @@ def samba_ad(tmp_path_factory, pki) -> DirectoryFixture:
     yield fixture
     dc.stop()
     shutil.rmtree(directory / "dc", ignore_errors=True)  # ~35 MB; pytest keeps old temp dirs
+
+
+@pytest.fixture(scope="session")
+def samba_ad_second_dc(samba_ad, tmp_path_factory) -> DirectoryFixture:
+    """A second DC of EXAMPLE.TEST on 127.0.0.4 with the same accounts (a copy, not a replica):
+    failover tests stop one of the two. Its `control` stops and starts this DC only."""
+    _fail_if_listening(SECOND_DC_HOST, 636, "a leftover samba from an earlier run?")
+    directory = tmp_path_factory.mktemp("samba-ad-dc2")
+    clone = start_clone_dc(samba_ad.control.dc, directory / "dc", SECOND_DC_HOST)
+    yield dataclasses.replace(samba_ad, host=SECOND_DC_HOST, control=SambaAccounts(clone))
+    clone.stop()
+    shutil.rmtree(directory / "dc", ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def samba_ad_other(tmp_path_factory, pki) -> DirectoryFixture:
+    """A second AD domain, OTHER.TEST (NetBIOS OTHER, UPN suffix other.test) on 127.0.0.3."""
+    reason = why_samba_cannot_run()
+    if reason:
+        pytest.skip(reason)
+    _fail_if_listening(OTHER_DOMAIN_HOST, 636, "a leftover samba from an earlier run?")
+    directory = tmp_path_factory.mktemp("samba-ad-other")
+    fixture, dc = start_other_domain(directory / "dc", pki, OTHER_DOMAIN_HOST)
+    yield fixture
+    dc.stop()
+    shutil.rmtree(directory / "dc", ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,7 @@ import hashlib
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import time
 from datetime import datetime, timedelta, timezone
@@ -81,7 +82,7 @@ def why_samba_cannot_run() -> str | None:
 
 # --- provisioning ----------------------------------------------------------------------------------
 
-def _provision_command(directory: Path, host: str) -> list[str]:
+def _provision_command(directory: Path, host: str, realm: str = REALM, domain: str = NETBIOS_DOMAIN) -> list[str]:
     """Everything under `directory`, only LDAP, no DNS: nothing on the machine is touched."""
     options = {
         "interfaces": f"{host}/8",
@@ -93,23 +94,23 @@ def _provision_command(directory: Path, host: str) -> list[str]:
         "ntp signd socket directory": directory / "run" / "ntp_signd",
         "log file": directory / "log" / "samba.log",
     }
-    return ["samba-tool", "domain", "provision", f"--targetdir={directory}", f"--realm={REALM}",
-            f"--domain={NETBIOS_DOMAIN}", "--server-role=dc", "--dns-backend=NONE", "--use-rfc2307",
+    return ["samba-tool", "domain", "provision", f"--targetdir={directory}", f"--realm={realm}",
+            f"--domain={domain}", "--server-role=dc", "--dns-backend=NONE", "--use-rfc2307",
             "--host-name=dc1", f"--host-ip={host}", f"--adminpass={ADMIN_PASSWORD}",
             *[f"--option={name}={value}" for name, value in options.items()]]
 
 
-def provision(directory: Path, host: str) -> None:
+def provision(directory: Path, host: str, realm: str = REALM, domain: str = NETBIOS_DOMAIN) -> None:
     """A provisioned DC in `directory`, copied from the cache (provisioning it there first if needed)."""
-    cached = _cached_provision(host)
+    cached = _cached_provision(host, realm, domain)
     shutil.copytree(cached, directory, symlinks=True)
     smb_conf = directory / "etc" / "smb.conf"
     smb_conf.write_text(smb_conf.read_text().replace(str(cached), str(directory)))
 
 
-def _cached_provision(host: str) -> Path:
+def _cached_provision(host: str, realm: str, domain: str) -> Path:
     samba_version = subprocess.run(["samba", "--version"], capture_output=True, text=True).stdout
-    recipe = " ".join(_provision_command(Path("/DIR"), host)) + samba_version
+    recipe = " ".join(_provision_command(Path("/DIR"), host, realm, domain)) + samba_version
     entry = CACHE_ROOT / f"samba-ad-{hashlib.sha256(recipe.encode()).hexdigest()[:16]}"
     provisioned, complete = entry / "dc", entry / "complete"
     entry.mkdir(parents=True, exist_ok=True)
@@ -117,7 +118,8 @@ def _cached_provision(host: str) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not complete.exists():
             shutil.rmtree(provisioned, ignore_errors=True)
-            result = subprocess.run(_provision_command(provisioned, host), capture_output=True, text=True)
+            result = subprocess.run(_provision_command(provisioned, host, realm, domain), capture_output=True,
+                                    text=True)
             if result.returncode != 0:
                 raise RuntimeError(f"samba-tool domain provision failed:\n{result.stdout}\n{result.stderr}")
             complete.touch()
@@ -343,3 +345,82 @@ def _modify(admin: ldap3.Connection, dn: str, **values) -> None:
 
 def _filetime(moment: datetime) -> int:
     return int((moment - _FILETIME_EPOCH).total_seconds() * 10_000_000)
+
+
+# --- a second DC of the same domain, and a second domain ------------------------------------------
+
+def start_clone_dc(original: SambaDomainController, directory: Path, host: str) -> SambaDomainController:
+    """Another DC answering for the same domain and accounts, on `host`: a copy of the original's data.
+
+    Not replication: account changes on one (a lockout, a new password) do not reach the other. Enough
+    for failover, where a client must get the same answers from either DC.
+    """
+    original.stop()
+    try:
+        # Sockets (ldapi) cannot be copied; the clone makes its own.
+        shutil.copytree(original.directory, directory, symlinks=True, ignore=_sockets)
+    finally:
+        original.start()
+    smb_conf = directory / "etc" / "smb.conf"
+    smb_conf.write_text(smb_conf.read_text().replace(str(original.directory), str(directory)))
+    clone = SambaDomainController(directory, host, original.pki)
+    clone.start()
+    return clone
+
+
+def _sockets(folder: str, names: list[str]) -> set[str]:
+    return {name for name in names if stat.S_ISSOCK(os.lstat(os.path.join(folder, name)).st_mode)}
+
+
+OTHER_REALM = "OTHER.TEST"
+OTHER_NETBIOS_DOMAIN = "OTHER"
+OTHER_BASE_DN = "DC=other,DC=test"
+OTHER_PEOPLE_DN = f"OU=People,{OTHER_BASE_DN}"
+
+# The other domain's people. Its "jdoe" is a different person from EXAMPLE\jdoe, with another password:
+# OTHER\jdoe and EXAMPLE\jdoe must be told apart by the domain alone.
+OTHER_PEOPLE = (
+    Person("jdoe", "jdoe", "Jane Other", "Other-Jd0e-Passw0rd!", given_name="Jane", surname="Other",
+           mail="jane.other@other.test", display_name="Jane Other", department="Research"),
+    Person("disabled", "odisabled", "Otto Disabled", "Otto-Passw0rd1", AccountState.DISABLED,
+           mail="otto@other.test", display_name="Otto Disabled"),
+)
+
+
+def start_other_domain(directory: Path, pki: Pki, host: str = "127.0.0.3") -> tuple[DirectoryFixture,
+                                                                                   SambaDomainController]:
+    """A second AD domain, OTHER.TEST (NetBIOS OTHER), with its own service account and two users."""
+    provision(directory, host, OTHER_REALM, OTHER_NETBIOS_DOMAIN)
+    dc = SambaDomainController(directory, host, pki)
+    dc.start()
+    try:
+        services_dn = f"OU=Services,{OTHER_BASE_DN}"
+        fixture = DirectoryFixture(
+            kind="ad", host=host, ldap_port=389, ldaps_port=636, ca_file=pki.ca.cert_file,
+            wrong_ca_file=pki.wrong_ca.cert_file, base_dn=OTHER_BASE_DN, users_dn=OTHER_PEOPLE_DN,
+            admin_dn=f"CN=Administrator,CN=Users,{OTHER_BASE_DN}", admin_password=ADMIN_PASSWORD,
+            service_dn=f"CN={SERVICE_LOGIN},{services_dn}", service_password=SERVICE_PASSWORD,
+            users={}, groups={}, lockout_threshold=DOMAIN_LOCKOUT_THRESHOLD, control=SambaAccounts(dc),
+            netbios_domain=OTHER_NETBIOS_DOMAIN, upn_suffix="other.test", realm=OTHER_REALM)
+        with bound(fixture, fixture.admin_dn, ADMIN_PASSWORD) as admin:
+            for ou in (OTHER_PEOPLE_DN, services_dn):
+                _add(admin, ou, ["top", "organizationalUnit"])
+            _add_account(admin, fixture.service_dn, SERVICE_LOGIN, SERVICE_PASSWORD)
+            users = {}
+            for person in OTHER_PEOPLE:
+                dn = f"CN={escape_rdn(person.cn)},{OTHER_PEOPLE_DN}"
+                upn = f"{person.login}@other.test"
+                attributes = person.ad_style_attributes()
+                _add_account(admin, dn, person.login, person.password, userPrincipalName=upn,
+                             disabled=person.state == AccountState.DISABLED, mail=person.mail,
+                             displayName=person.display_name, **attributes)
+                users[person.key] = DirectoryUser(key=person.key, login=person.login, password=person.password, dn=dn,
+                                                  cn=person.cn, upn=upn, mail=person.mail,
+                                                  display_name=person.display_name, state=person.state,
+                                                  attributes=attributes)
+        fixture = dataclasses.replace(fixture, users=users)
+        fixture.control.directory = fixture
+        return fixture, dc
+    except BaseException:
+        dc.stop()
+        raise
