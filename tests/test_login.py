@@ -362,3 +362,20 @@ def test_a_refused_service_account_is_not_tried_on_every_server(openldap, tmp_pa
         service.stop()
     assert log.count("could not bind: invalidCredentials") == 1  # the first server only
     assert "event=directory_server_down" not in log
+
+
+def test_a_server_that_accepts_but_never_answers_costs_connect_timeout_once(openldap, tmp_path,
+                                                                            blackhole_ldaps_url):
+    import time
+    body = openldap_config(openldap, urls=[blackhole_ldaps_url, openldap.ldaps_url], connect_timeout=1, timeout=30)
+    service = start_service(tmp_path, body + ATTRIBUTES)
+    try:
+        user = openldap.users["jdoe"]
+        started = time.monotonic()
+        assert authenticate(service, user.login, user.password) == ok(*identity(openldap, "jdoe"))
+        assert time.monotonic() - started < 5  # one connect_timeout (1 s), not the 30 s timeout
+        started = time.monotonic()
+        assert authenticate(service, user.login, user.password) == ok(*identity(openldap, "jdoe"))
+        assert time.monotonic() - started < 0.5  # skipped while marked down
+    finally:
+        service.stop()

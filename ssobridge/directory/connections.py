@@ -89,10 +89,10 @@ class Connector:
         settings = self.settings
         connection = Connection(
             server, authentication=SIMPLE, client_strategy=SYNC, auto_bind="NONE", raise_exceptions=False,
-            read_only=True,
-            auto_referrals=False, check_names=False,
-            # ldap3 packs this into SO_RCVTIMEO as a whole number of seconds.
-            receive_timeout=max(1, math.ceil(settings.timeout)),
+            read_only=True, auto_referrals=False, check_names=False,
+            # Opening (TCP, TLS handshake, StartTLS, service bind) is bounded by connect_timeout: a server
+            # that accepts but never answers is as dead as one that refuses. ldap3 wants whole seconds.
+            receive_timeout=max(1, math.ceil(settings.connect_timeout)),
         )
         try:
             connection.open(read_server_info=False)
@@ -102,6 +102,7 @@ class Connector:
                 raise DirectoryUnavailable(f"StartTLS refused: {describe_result(connection.result)}")
             if bind_as_service:
                 bind_service_account(connection, settings)
+            _set_receive_timeout(connection, settings.timeout)
         except (LDAPException, OSError, ssl.SSLError) as e:
             _close_quietly(connection)
             raise DirectoryUnavailable(describe_error(e)) from None
@@ -109,6 +110,12 @@ class Connector:
             _close_quietly(connection)
             raise
         return connection
+
+
+def _set_receive_timeout(connection: Connection, seconds: float) -> None:
+    """From now on, each answer may take `seconds` (the directory's timeout)."""
+    connection.receive_timeout = max(1, math.ceil(seconds))
+    connection.socket.settimeout(seconds)
 
 
 def bind_service_account(connection: Connection, settings: DirectorySettings) -> None:

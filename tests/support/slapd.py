@@ -126,6 +126,12 @@ access to *
     by dn.exact="{service_dn}" read
     by self read
     by * none
+
+# Operation counters (cn=Monitor), read by bench/ to count the LDAP operations per request.
+database monitor
+access to dn.subtree="cn=Monitor"
+    by dn.exact="{admin_dn}" read
+    by * none
 """
 
 
