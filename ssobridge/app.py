@@ -1,24 +1,53 @@
-"""Wiring: from a validated Config to the WSGI application and the directories it uses."""
+"""Wiring: from a validated Config to the WSGI application and what it uses (directories, event outbox)."""
 
 from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import dataclass
 
 from .config import Config
 from .directory import Directory, DirectorySet
+from .events.delivery import Forwarder
+from .events.store import EventStore
 from .providers import Bridge
+from .providers.events import EventProvider
 from .wire import Endpoint
 
 
-def build(config: Config, directories: DirectorySet | None = None) -> tuple[Endpoint, DirectorySet]:
-    """The endpoint for `config`; `directories` replaces the configured ones (the demo's sample directory)."""
+@dataclass
+class Runtime:
+    endpoint: Endpoint
+    directories: DirectorySet
+    forwarder: Forwarder | None = None
+    store: EventStore | None = None
+
+    def start(self) -> None:
+        if self.forwarder is not None:
+            self.forwarder.start()
+
+    def close(self) -> None:
+        if self.forwarder is not None:
+            self.forwarder.stop()
+        if self.store is not None:
+            self.store.close()
+        self.directories.close()
+
+
+def build(config: Config, directories: DirectorySet | None = None) -> Runtime:
+    """Everything `serve` runs; `directories` replaces the configured ones (the demo's sample directory)."""
     extra = config.policy.attributes()
     directories = directories or DirectorySet([Directory(settings, extra_attributes=extra)
                                                for settings in config.directories])
-    bridge = Bridge(config, directories)
+    store = forwarder = events = None
+    if config.events is not None:
+        store = EventStore(config.events.database)
+        forwarder = Forwarder(store, config.events.sinks, config.events.max_attempts,
+                              config.events.retry_initial_seconds, config.events.retry_max_seconds)
+        events = EventProvider(store, config.events.sinks, forwarder.notify)
+    bridge = Bridge(config, directories, events)
     endpoint = Endpoint(bridge, config.server.public_url, config.server.max_body_bytes, config.server.max_variables)
-    return endpoint, directories
+    return Runtime(endpoint, directories, forwarder, store)
 
 
 def configure_logging(level: str) -> None:

@@ -50,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     explain.add_argument("--subject", default="", help="the ticket subject")
     explain.add_argument("--cf", action="append", default=[], metavar="FIELD=VALUE",
                          help="a custom field value already chosen (repeatable)")
+    events = with_config("events", "the event outbox: list what arrived and its deliveries, tail new events, "
+                                   "retry dead deliveries")
+    events.add_argument("action", choices=["list", "tail", "retry"])
+    events.add_argument("--limit", type=int, default=20, help="list: how many of the newest events")
+    events.add_argument("--sink", help="retry: only this sink's dead deliveries")
     with_config("healthcheck", "exit 0 when the service of this config answers on its listen address (Docker)")
     demo = commands.add_parser("demo", help="serve on an embedded sample directory, to try ssobridge without one")
     demo.add_argument("--listen", default="127.0.0.1:8290", help="host:port (default 127.0.0.1:8290)")
@@ -67,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         return run_server(config)
     if arguments.command == "healthcheck":
         return healthcheck(config)
+    if arguments.command == "events":
+        from .events.commands import events_command
+        return events_command(config, arguments.action, arguments.limit, arguments.sink, sys.stdout)
     from . import diagnose
     configure_logging("CRITICAL")  # the command prints what matters; the log would repeat it
     if arguments.command == "check":
@@ -114,9 +122,9 @@ def _read_password(from_stdin: bool) -> str | None:
 
 def run_server(config: Config, banner: str | None = None, directories: DirectorySet | None = None) -> int:
     configure_logging(config.log_level)
-    endpoint, directories = build(config, directories)
+    runtime = build(config, directories)
     settings = config.server
-    server = wsgi.Server((settings.host, settings.port), endpoint, numthreads=settings.threads,
+    server = wsgi.Server((settings.host, settings.port), runtime.endpoint, numthreads=settings.threads,
                          server_name="ssobridge", timeout=30, shutdown_timeout=5)
     if settings.tls_cert:
         server.ssl_adapter = BuiltinSSLAdapter(settings.tls_cert, settings.tls_key)
@@ -136,8 +144,11 @@ def run_server(config: Config, banner: str | None = None, directories: Directory
     except OSError as e:
         log.error("event=listen_failed listen=%s:%s error=%r", settings.host, settings.port, str(e))
         return 1
-    log.info("event=started listen=%s:%s public_url=%s directories=%s", settings.host, server.bind_addr[1],
-             settings.public_url, ",".join(d.name for d in directories.directories) or "none")
+    runtime.start()
+    log.info("event=started listen=%s:%s public_url=%s directories=%s events=%s", settings.host,
+             server.bind_addr[1], settings.public_url,
+             ",".join(d.name for d in runtime.directories.directories) or "none",
+             config.events.database if config.events else "off")
     if banner:
         print(banner, flush=True)
     try:
@@ -146,5 +157,5 @@ def run_server(config: Config, banner: str | None = None, directories: Directory
         pass
     finally:
         server.stop()
-        directories.close()
+        runtime.close()
     return 0

@@ -120,6 +120,37 @@ class LoginSettings:
     sso_allow_password_expired: bool
 
 
+SINK_TYPES = ("jsonl", "webhook", "syslog")
+SYSLOG_FACILITIES = {"user": 1, "daemon": 3, "auth": 4, "local0": 16, "local1": 17, "local2": 18, "local3": 19,
+                     "local4": 20, "local5": 21, "local6": 22, "local7": 23}
+
+
+@dataclass(frozen=True)
+class SinkSettings:
+    name: str
+    type: str  # "jsonl" | "webhook" | "syslog"
+    event_types: tuple[str, ...] = ()  # IDs or names; empty: every event
+    path: str | None = None  # jsonl
+    url: str | None = None  # webhook
+    secret: str | None = field(default=None, repr=False)  # webhook: HMAC-SHA256 key of the signature header
+    timeout: float = 10.0  # webhook
+    address: str | None = None  # syslog: "host:port" (UDP) or a unix socket such as /dev/log
+    facility: int = 16  # syslog: local0
+
+    def wants(self, event_type: str, event_name: str) -> bool:
+        return not self.event_types or any(t == event_type or t.lower() == event_name.lower()
+                                           for t in self.event_types)
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    database: str  # the SQLite outbox
+    sinks: tuple[SinkSettings, ...]
+    max_attempts: int
+    retry_initial_seconds: float
+    retry_max_seconds: float
+
+
 @dataclass(frozen=True)
 class Config:
     server: ServerSettings
@@ -132,6 +163,7 @@ class Config:
     log_level: str
     source: str
     policy: Policy = Policy()
+    events: EventSettings | None = None  # None: the event provider is not enabled
 
 
 def load(path: str | os.PathLike) -> Config:
@@ -269,10 +301,13 @@ def _build(raw: dict, source: str, problems: list[str]) -> Config:
     logging_table.reject_unknown()
     top.used.update(("policy", "department", "field", "ticket_rule", "chat_rule"))
     policy = parse_policy(raw, problems)
+    events = None
+    if "events" in raw:
+        events = _events(_Table(top.get("events", dict, {}), "events", problems), Path(source).parent)
     top.reject_unknown()
-    return Config(policy=policy, server=server, web_service_password=password, provider_passwords=provider_passwords,
-                  directories=directories,
-                  attributes=attributes, messages=messages, login=login, log_level=log_level, source=source)
+    return Config(server=server, web_service_password=password, provider_passwords=provider_passwords,
+                  directories=directories, attributes=attributes, messages=messages, login=login,
+                  log_level=log_level, source=source, policy=policy, events=events)
 
 
 def _server(t: _Table) -> ServerSettings:
@@ -482,6 +517,40 @@ def _attributes(t: _Table, inherited: tuple[OutputMapping, ...]) -> tuple[Output
                 t.problem(name, candidate.problem())
         mapping[name] = OutputMapping(name, parsed, join)
     return tuple(mapping.values())
+
+
+def _events(t: _Table, folder: Path) -> EventSettings:
+    database = t.text("database", "ssobridge-events.db") or "ssobridge-events.db"
+    sinks = []
+    for index, raw in enumerate(t.get("sink", list, [])):
+        sink = _Table(raw, f"events.sink[{index}]", t.problems)
+        kind = sink.text("type", required=True)
+        if kind is not None and kind not in SINK_TYPES:
+            sink.problem("type", f"must be one of {', '.join(SINK_TYPES)}, not {kind!r}")
+        name = sink.text("name", f"{kind}{index + 1}") or f"sink{index + 1}"
+        path, url = sink.text("path"), sink.text("url")
+        if kind == "jsonl" and not path:
+            sink.problem("path", "is required for a jsonl sink")
+        if kind == "webhook" and (not url or urlsplit(url).scheme not in ("http", "https")):
+            sink.problem("url", "is required for a webhook sink: an http:// or https:// URL")
+        facility = sink.text("facility", "local0") or "local0"
+        if facility not in SYSLOG_FACILITIES:
+            sink.problem("facility", f"must be one of {', '.join(SYSLOG_FACILITIES)}")
+        sinks.append(SinkSettings(
+            name=name, type=kind or "jsonl", event_types=sink.texts("event_types"),
+            path=str(folder / path) if path else None, url=url, secret=sink.text("secret"),
+            timeout=sink.positive("timeout", float, 10.0), address=sink.text("address"),
+            facility=SYSLOG_FACILITIES.get(facility, 16)))
+        sink.reject_unknown()
+    names = [s.name for s in sinks]
+    for duplicate in {n for n in names if names.count(n) > 1}:
+        t.problem("sink", f"the sink name {duplicate!r} is used twice")
+    settings = EventSettings(database=str(folder / database), sinks=tuple(sinks),
+                             max_attempts=t.positive("max_attempts", int, 10),
+                             retry_initial_seconds=t.positive("retry_initial_seconds", float, 2.0),
+                             retry_max_seconds=t.positive("retry_max_seconds", float, 600.0))
+    t.reject_unknown()
+    return settings
 
 
 def _messages(t: _Table) -> Mapping[str, str]:

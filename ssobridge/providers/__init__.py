@@ -12,6 +12,7 @@ from typing import Callable
 from ..config import Config
 from ..directory import DirectorySet
 from .base import ProviderResult, Variables, refused
+from .events import EventProvider
 from .login import LoginProvider
 from .requests import RequestProvider
 
@@ -40,7 +41,7 @@ PERMISSION_DENIED = "Permission Denied"
 
 
 class Bridge:
-    def __init__(self, config: Config, directories: DirectorySet):
+    def __init__(self, config: Config, directories: DirectorySet, events: EventProvider | None = None):
         self._passwords = {
             operation: config.provider_passwords.get(key, config.web_service_password).encode("utf-8")
             for operation, key in PASSWORD_KEYS.items()
@@ -55,6 +56,8 @@ class Bridge:
             self._handlers["GetCustomFieldOptions"] = requests.custom_field_options
             self._handlers["StartTicket"] = requests.start_ticket
             self._handlers["StartChat"] = requests.start_chat
+        if events is not None:
+            self._handlers["NotifyEventFired"] = events.notify_event_fired
 
     def call(self, operation: str, pairs: list[tuple[str, str]]) -> ProviderResult:
         variables = Variables.from_pairs(pairs)
