@@ -12,6 +12,7 @@ from .events.delivery import Forwarder
 from .events.store import EventStore
 from .providers import Bridge
 from .providers.events import EventProvider
+from .providers.userinfo import CARD_ATTRIBUTES
 from .wire import Endpoint
 
 
@@ -36,7 +37,7 @@ class Runtime:
 
 def build(config: Config, directories: DirectorySet | None = None) -> Runtime:
     """Everything `serve` runs; `directories` replaces the configured ones (the demo's sample directory)."""
-    extra = config.policy.attributes()
+    extra = config.policy.attributes() + (CARD_ATTRIBUTES if config.user_info else ())
     directories = directories or DirectorySet([Directory(settings, extra_attributes=extra)
                                                for settings in config.directories])
     store = forwarder = events = None

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
@@ -151,6 +152,24 @@ class EventSettings:
     retry_max_seconds: float
 
 
+USER_INFO_FIELDS = ("display_name", "title", "department", "company", "email", "phone", "mobile", "office",
+                    "manager", "account_state", "password_expires", "last_logon", "groups", "photo")
+
+
+@dataclass(frozen=True)
+class UserInfoSettings:
+    fields: tuple[str, ...]  # which lines the card shows, in this order (USER_INFO_FIELDS)
+    groups_pattern: re.Pattern  # the user's groups shown: names matching this
+    template: str | None  # an operator's Jinja2 template file; None: the one shipped
+    date_format: str
+    time_zone: str
+    cache_seconds: float  # a card is fresh this long
+    stale_seconds: float  # an older card is still shown this long when the directory cannot answer
+    latency_budget_ms: float  # GetUserDetails answers within this, with a notice if it must
+    photo_max_bytes: int  # larger photos are left out
+    unavailable_notice: str
+
+
 @dataclass(frozen=True)
 class Config:
     server: ServerSettings
@@ -164,6 +183,7 @@ class Config:
     source: str
     policy: Policy = Policy()
     events: EventSettings | None = None  # None: the event provider is not enabled
+    user_info: UserInfoSettings | None = None  # None: the user information provider is not enabled
 
 
 def load(path: str | os.PathLike) -> Config:
@@ -304,10 +324,13 @@ def _build(raw: dict, source: str, problems: list[str]) -> Config:
     events = None
     if "events" in raw:
         events = _events(_Table(top.get("events", dict, {}), "events", problems), Path(source).parent)
+    user_info = None
+    if "user_info" in raw:
+        user_info = _user_info(_Table(top.get("user_info", dict, {}), "user_info", problems), Path(source).parent)
     top.reject_unknown()
     return Config(server=server, web_service_password=password, provider_passwords=provider_passwords,
                   directories=directories, attributes=attributes, messages=messages, login=login,
-                  log_level=log_level, source=source, policy=policy, events=events)
+                  log_level=log_level, source=source, policy=policy, events=events, user_info=user_info)
 
 
 def _server(t: _Table) -> ServerSettings:
@@ -549,6 +572,39 @@ def _events(t: _Table, folder: Path) -> EventSettings:
                              max_attempts=t.positive("max_attempts", int, 10),
                              retry_initial_seconds=t.positive("retry_initial_seconds", float, 2.0),
                              retry_max_seconds=t.positive("retry_max_seconds", float, 600.0))
+    t.reject_unknown()
+    return settings
+
+
+def _user_info(t: _Table, folder: Path) -> UserInfoSettings:
+    fields = t.texts("fields", USER_INFO_FIELDS)
+    for name in fields:
+        if name not in USER_INFO_FIELDS:
+            t.problem("fields", f"{name!r} is not one of {', '.join(USER_INFO_FIELDS)}")
+    pattern = t.text("groups_pattern", ".*") or ".*"
+    try:
+        groups_pattern = re.compile(pattern, re.IGNORECASE)
+    except re.error as e:
+        t.problem("groups_pattern", f"is not a valid regular expression: {e}")
+        groups_pattern = re.compile(".*")
+    template = t.text("template")
+    if template and not (folder / template).is_file():
+        t.problem("template", f"file not found: {folder / template}")
+    time_zone = t.text("time_zone", "UTC") or "UTC"
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        t.problem("time_zone", f"unknown time zone {time_zone!r} (use a name such as Europe/Berlin)")
+        time_zone = "UTC"
+    settings = UserInfoSettings(
+        fields=fields, groups_pattern=groups_pattern, template=str(folder / template) if template else None,
+        date_format=t.text("date_format", "%Y-%m-%d %H:%M") or "%Y-%m-%d %H:%M", time_zone=time_zone,
+        cache_seconds=t.positive("cache_seconds", float, 300.0), stale_seconds=t.positive("stale_seconds", float,
+                                                                                            86400.0),
+        latency_budget_ms=t.positive("latency_budget_ms", float, 800.0),
+        photo_max_bytes=t.positive("photo_max_bytes", int, 100_000),
+        unavailable_notice=t.text("unavailable_notice", "Directory information is not available right now.")
+        or "Directory information is not available right now.")
     t.reject_unknown()
     return settings
 

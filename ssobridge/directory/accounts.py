@@ -13,7 +13,7 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Mapping
 
 from cachetools import TTLCache
@@ -21,7 +21,7 @@ from ldap3 import BASE, SUBTREE, Connection
 
 from ..config import DirectorySettings
 from .connections import ConnectionPool, Connector, DirectoryUnavailable, describe_result
-from .groups import MAX_NESTING, Group, sid_filter_value
+from .groups import MAX_NESTING, Group, sid_filter_value, split_unescaped, unescape_dn_value
 from .names import LoginName, escape_filter_value, user_search_filter
 
 log = logging.getLogger("ssobridge.directory")
@@ -273,6 +273,7 @@ class Directory:
         self._memberships: TTLCache = TTLCache(maxsize=10_000, ttl=settings.membership_cache_seconds)
         self._group_names: TTLCache = TTLCache(maxsize=100_000, ttl=settings.group_name_cache_seconds)
         self._groups_lock = threading.Lock()
+        self._display_names: TTLCache = TTLCache(maxsize=10_000, ttl=settings.group_name_cache_seconds)
 
     @property
     def name(self) -> str:
@@ -406,6 +407,39 @@ class Directory:
                     if self.settings.is_active_directory else
                     self._search(base, SUBTREE, f"(&{kinds}(cn={value}))", ["1.1"], 1))
 
+    def display_name_of(self, dn: str) -> str:
+        """The displayName (else cn) of another entry, such as a manager; cached like group names."""
+        key = dn.lower()
+        with self._groups_lock:
+            cached = self._display_names.get(key)
+        if cached is not None:
+            return cached
+        try:
+            found = self._search(dn, BASE, "(objectClass=*)", ["displayName", "cn"])
+        except DirectoryUnavailable:
+            found = []  # noSuchObject: a manager who left; the DN's first value will do
+        name = (found[0].first_text("displayName") or found[0].first_text("cn")) if found else None
+        name = name or _first_rdn_value(dn)
+        with self._groups_lock:
+            self._display_names[key] = name
+        return name
+
+    def password_expires(self, entry: UserEntry) -> datetime | None:
+        """When the password expires; None for never (or unknown)."""
+        if self.settings.is_active_directory:
+            value = entry.first_int("msDS-UserPasswordExpiryTimeComputed")
+            return filetime_to_datetime(value) if value and value not in AD_NEVER else None
+        changed = generalized_time(entry.first_text("pwdChangedTime"))
+        policy = self._password_policy(entry)
+        return changed + timedelta(seconds=policy.max_age) if changed and policy.max_age else None
+
+    def last_logon(self, entry: UserEntry) -> datetime | None:
+        """AD: lastLogonTimestamp (replicated, up to ~14 days behind); OpenLDAP: authTimestamp (lastbind)."""
+        if self.settings.is_active_directory:
+            value = entry.first_int("lastLogonTimestamp")
+            return filetime_to_datetime(value) if value and value not in AD_NEVER else None
+        return generalized_time(entry.first_text("authTimestamp"))
+
     def account_state(self, entry: UserEntry) -> AccountState:
         """The account's state read from its attributes, for single sign-on (no password to bind with)."""
         now = datetime.now(timezone.utc)
@@ -456,6 +490,10 @@ class Directory:
     def close(self) -> None:
         self._service.close()
         self._binds.close()
+
+
+def _first_rdn_value(dn: str) -> str:
+    return unescape_dn_value(split_unescaped(dn, ",")[0].partition("=")[2].strip())
 
 
 class DirectorySet:

@@ -29,6 +29,11 @@ class Group:
     def name(self) -> str:
         return self.names[0] if self.names else self.sid
 
+    @property
+    def display_name(self) -> str:
+        """For people: the cn (on AD, sAMAccountName comes first in `names`)."""
+        return self.names[-1] if self.names else self.sid
+
     def is_named(self, wanted: str) -> bool:
         """Whether a group named in the config (by DN, by name or on AD by SID) is this one, case-insensitively."""
         wanted = wanted.strip()
@@ -42,13 +47,13 @@ class Group:
 def normalize_dn(dn: str) -> tuple[tuple[str, str], ...]:
     """A DN compared as data, not as text: 'CN=Doe\\, J,OU=x' equals 'cn=doe\\2c j, ou=X'."""
     rdns = []
-    for part in _split_unescaped(dn, ","):
+    for part in split_unescaped(dn, ","):
         attribute, _, value = part.partition("=")
-        rdns.append((attribute.strip().lower(), _unescape(value.strip()).lower()))
+        rdns.append((attribute.strip().lower(), unescape_dn_value(value.strip()).lower()))
     return tuple(rdns)
 
 
-def _split_unescaped(text: str, separator: str) -> list[str]:
+def split_unescaped(text: str, separator: str) -> list[str]:
     parts, current, escaped = [], [], False
     for character in text:
         if escaped:
@@ -66,7 +71,7 @@ def _split_unescaped(text: str, separator: str) -> list[str]:
     return parts
 
 
-def _unescape(value: str) -> str:
+def unescape_dn_value(value: str) -> str:
     raw = bytearray()
     position = 0
     for match in _DN_ESCAPE.finditer(value):

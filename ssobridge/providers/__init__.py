@@ -15,6 +15,7 @@ from .base import ProviderResult, Variables, refused
 from .events import EventProvider
 from .login import LoginProvider
 from .requests import RequestProvider
+from .userinfo import UserInfoProvider
 
 # Operation -> the provider tab of SmarterTrack's Settings > Tools > External Providers, as named in
 # messages, and its key in [smartertrack.passwords].
@@ -56,6 +57,8 @@ class Bridge:
             self._handlers["GetCustomFieldOptions"] = requests.custom_field_options
             self._handlers["StartTicket"] = requests.start_ticket
             self._handlers["StartChat"] = requests.start_chat
+        if directories.directories and config.user_info is not None:
+            self._handlers["GetUserDetails"] = UserInfoProvider(directories, config.user_info).user_details
         if events is not None:
             self._handlers["NotifyEventFired"] = events.notify_event_fired
 

@@ -23,7 +23,8 @@ class ProviderResult:
     success: bool
     message: str | None = None
     outputs: tuple[tuple[str, str], ...] = ()
-    fields: tuple[CustomFieldChange, ...] = ()
+    fields: tuple[CustomFieldChange, ...] = ()  # GetCustomFieldOptions
+    html: str | None = None  # GetUserDetails: UserInfoHtml
 
 
 def refused(message: str) -> ProviderResult:

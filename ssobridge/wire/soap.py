@@ -151,6 +151,8 @@ def _to_wire(outcome: ProviderResult, result_type: type[ComplexModel]) -> Comple
     result = result_type(Success=outcome.success, Message=xml_safe(outcome.message))
     if "OutputVariables" in result_type._type_info:
         result.OutputVariables = [xml_safe(f"{name}={value}") for name, value in outcome.outputs]
+    if "UserInfoHtml" in result_type._type_info:
+        result.UserInfoHtml = xml_safe(outcome.html)
     if "CustomFieldDataItems" in result_type._type_info:
         result.CustomFieldDataItems = [_custom_field_data(change) for change in outcome.fields]
     return result

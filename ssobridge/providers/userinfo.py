@@ -1,0 +1,204 @@
+"""GetUserDetails: the customer's directory profile as a card on every ticket view.
+
+Called on EVERY ticket view, so it answers from a per-user cache and keeps a latency budget: when the
+directory is slow or down, the answer comes within the budget, with the last card known (marked as
+such) or a short notice, while the lookup goes on in the background and fills the cache for next time.
+An unknown customer gets Success=true and no card, as the vendor documents.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from ..config import UserInfoSettings
+from ..directory import AccountState, AmbiguousUser, Directory, DirectorySet, DirectoryUnavailable, UserEntry
+from ..directory import parse_login_name
+from .base import ProviderResult, Variables
+
+log = logging.getLogger("ssobridge.userinfo")
+
+FOUND = "User Account Information Retrieved Successfully"
+NOT_FOUND = "No directory entry for this customer"
+
+# Card line -> (label, candidate attributes). AD names first, then OpenLDAP's.
+ATTRIBUTE_FIELDS = {
+    "display_name": ("Name", ("displayName", "cn")),
+    "title": ("Title", ("title",)),
+    "department": ("Department", ("department", "departmentNumber", "ou")),
+    "company": ("Company", ("company", "o")),
+    "email": ("Email", ("mail",)),
+    "phone": ("Phone", ("telephoneNumber",)),
+    "mobile": ("Mobile", ("mobile",)),
+    "office": ("Office", ("physicalDeliveryOfficeName", "roomNumber", "l")),
+}
+CARD_ATTRIBUTES = tuple({a for _, names in ATTRIBUTE_FIELDS.values() for a in names}) + (
+    "manager", "thumbnailPhoto", "jpegPhoto", "msDS-UserPasswordExpiryTimeComputed", "lastLogonTimestamp",
+    "authTimestamp")
+STATE_LABELS = {
+    AccountState.OK: "enabled", AccountState.DISABLED: "disabled", AccountState.LOCKED: "locked",
+    AccountState.ACCOUNT_EXPIRED: "account expired", AccountState.PASSWORD_EXPIRED: "password expired",
+    AccountState.MUST_CHANGE: "must change password", AccountState.LOGON_RESTRICTED: "logon restricted",
+}
+
+
+@dataclass(frozen=True)
+class Card:
+    fields: tuple[tuple[str, str], ...]
+    groups: tuple[str, ...]
+    photo: str | None
+    state: str
+    notice: str | None = None
+
+
+@dataclass
+class _Cached:
+    html: str  # "" for a customer not in the directory
+    card: Card | None
+    at: float
+
+
+class UserInfoProvider:
+    def __init__(self, directories: DirectorySet, settings: UserInfoSettings):
+        self.directories = directories
+        self.settings = settings
+        loader = jinja2.FileSystemLoader(str(_template_folder(settings.template)))
+        self.template = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined) \
+            .get_template(_template_name(settings.template))
+        self.zone = ZoneInfo(settings.time_zone)
+        self._cache: dict[str, _Cached] = {}
+        self._in_flight: dict[str, Future] = {}
+        self._lock = threading.Lock()
+
+    def user_details(self, variables: Variables) -> ProviderResult:
+        username = (variables.get("username") or "").strip()
+        email = (variables.get("email") or "").strip()
+        if not username and not email:
+            return ProviderResult(True, NOT_FOUND)
+        key = f"{username.lower()}|{email.lower()}"
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached and now - cached.at < self.settings.cache_seconds:
+            return self._answer(cached.html)
+        future = self._lookup(key, username, email)
+        try:
+            return self._answer(future.result(timeout=self.settings.latency_budget_ms / 1000).html)
+        except (FutureTimeout, DirectoryUnavailable, AmbiguousUser) as e:
+            log.warning("event=user_details_degraded user=%r email=%r reason=%r", username, email,
+                        "latency budget exceeded" if isinstance(e, FutureTimeout) else str(e))
+        if cached and now - cached.at < self.settings.stale_seconds:
+            if cached.card is None:
+                return self._answer(cached.html)
+            stale = Card(cached.card.fields, cached.card.groups, cached.card.photo, cached.card.state,
+                         notice=f"{self.settings.unavailable_notice} Shown as of "
+                                f"{self._format(datetime.fromtimestamp(time.time() - (now - cached.at), self.zone))}.")
+            return self._answer(self.template.render(card=stale))
+        notice = Card((), (), None, "unknown", notice=self.settings.unavailable_notice)
+        return self._answer(self.template.render(card=notice))
+
+    def _answer(self, html: str) -> ProviderResult:
+        return ProviderResult(True, FOUND if html else NOT_FOUND, html=html)
+
+    def _lookup(self, key: str, username: str, email: str) -> Future:
+        """One lookup per customer at a time; its result fills the cache even if the caller stopped waiting."""
+        with self._lock:
+            future = self._in_flight.get(key)
+            if future is None:
+                future = Future()
+                self._in_flight[key] = future
+                future.add_done_callback(lambda done: self._store(key, done))
+                # A daemon thread, not a pool: a lookup stuck on a dead directory must not hold up shutdown.
+                threading.Thread(target=self._run, args=(future, username, email), daemon=True).start()
+        return future
+
+    def _run(self, future: Future, username: str, email: str) -> None:
+        try:
+            future.set_result(self._render(username, email))
+        except BaseException as e:  # handed to whoever waits; logged there
+            future.set_exception(e)
+
+    def _store(self, key: str, done: Future) -> None:
+        with self._lock:
+            self._in_flight.pop(key, None)
+            if done.exception() is None:
+                self._cache[key] = done.result()
+
+    def _render(self, username: str, email: str) -> _Cached:
+        directory, entry = self._find(username, email)
+        if entry is None:
+            return _Cached("", None, time.monotonic())
+        card = self.card(directory, entry)
+        return _Cached(self.template.render(card=card), card, time.monotonic())
+
+    def _find(self, username: str, email: str) -> tuple[Directory | None, UserEntry | None]:
+        name = parse_login_name(username) if username else None
+        if name is not None:
+            directory = self.directories.route(name)
+            entry = directory.find_user(name) if directory else None
+            if entry is not None:
+                return directory, entry
+        if email:
+            for directory in self.directories.directories:
+                entry = directory.find_user_by_email(email)
+                if entry is not None:
+                    return directory, entry
+        return None, None
+
+    def card(self, directory: Directory, entry: UserEntry) -> Card:
+        fields = []
+        state = STATE_LABELS[directory.account_state(entry)]
+        for name in self.settings.fields:
+            if name in ATTRIBUTE_FIELDS:
+                label, candidates = ATTRIBUTE_FIELDS[name]
+                value = next((v for v in map(entry.first_text, candidates) if v), None)
+            elif name == "manager":
+                label, manager = "Manager", entry.first_text("manager")
+                value = directory.display_name_of(manager) if manager else None
+            elif name == "account_state":
+                label, value = "Account", state
+            elif name == "password_expires":
+                label, value = "Password expires", self._format(directory.password_expires(entry))
+            elif name == "last_logon":
+                label, value = "Last logon", self._format(directory.last_logon(entry))
+            else:
+                continue
+            if value:
+                fields.append((label, value))
+        groups = ()
+        if "groups" in self.settings.fields:
+            groups = tuple(sorted((g.display_name for g in directory.groups(entry)
+                                   if g.names and self.settings.groups_pattern.search(g.display_name)),
+                                  key=str.lower))
+        photo = self._photo(entry) if "photo" in self.settings.fields else None
+        return Card(tuple(fields), groups, photo, state)
+
+    def _photo(self, entry: UserEntry) -> str | None:
+        for name in ("thumbnailphoto", "jpegphoto"):
+            for raw in entry.attributes.get(name, ()):
+                kind = "image/jpeg" if raw.startswith(b"\xff\xd8") else "image/png" \
+                    if raw.startswith(b"\x89PNG") else None
+                if kind and len(raw) <= self.settings.photo_max_bytes:
+                    return f"data:{kind};base64,{base64.b64encode(raw).decode('ascii')}"
+        return None
+
+    def _format(self, moment: datetime | None) -> str | None:
+        return moment.astimezone(self.zone).strftime(self.settings.date_format) if moment else None
+
+
+def _template_folder(path: str | None) -> Path:
+    return Path(path).parent if path else Path(__file__).resolve().parent.parent / "templates"
+
+
+def _template_name(path: str | None) -> str:
+    return Path(path).name if path else "user_card.html.j2"
