@@ -12,7 +12,10 @@ RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin ssob
 WORKDIR /opt/ssobridge
 COPY pyproject.toml README.md ./
 COPY ssobridge ./ssobridge
-RUN pip install --no-cache-dir . && rm -rf /opt/ssobridge/build
+RUN pip install --no-cache-dir . && rm -rf /opt/ssobridge/build \
+    && mkdir -p /var/lib/ssobridge && chown ssobridge /var/lib/ssobridge
+# The event outbox lives here ([events] database = "/var/lib/ssobridge/events.db"): keep it on a volume.
+VOLUME /var/lib/ssobridge
 
 USER ssobridge
 ENV SSOBRIDGE_CONFIG=/etc/ssobridge/ssobridge.toml \

@@ -10,6 +10,7 @@ Measures, through a running `ssobridge serve` and with SOAP 1.1 requests as Smar
 2. LDAP operations and new connections per Authenticate on a warm pool, counted by slapd (cn=Monitor).
 3. Authenticate latency with the first configured URL dead: refused, and a black hole (connect_timeout 1 s).
 4. GetCustomFieldOptions and StartTicket latency with cold and warm group caches (the example policy).
+5. GetUserDetails latency with cold and warm card caches; NotifyEventFired throughput at 1 and 8 clients.
 Writes bench/results/latest.json and latest.md.
 """
 
@@ -189,21 +190,50 @@ def first_url_dead(base_body: str, dead_url: str, workdir: Path, login: str) -> 
 def policy_latency(url: str, logins: list[str]) -> dict:
     client = Client(url)
     results = {}
-    for operation, extra in (("GetCustomFieldOptions", ["departmentName=Support", "location=PRE"]),
-                             ("StartTicket", ["departmentName=Support", "subject=Server down", "ticketNumber=B-1"])):
+    operations = (("GetCustomFieldOptions", ["departmentName=Support", "location=PRE"], logins[:50]),
+                  ("StartTicket", ["departmentName=Support", "subject=Server down", "ticketNumber=B-1"],
+                   logins[100:150]))
+    for operation, extra, users in operations:
         cold, warm = [], []
-        for login in logins[:50]:  # a new user each time: the membership cache is cold
+        for login in users:  # a new user each time: the membership cache is cold
             started = time.perf_counter()
             client.call(operation, [AUTH, f"loginUsername={login}", *extra])
             cold.append((time.perf_counter() - started) * 1000)
         for _ in range(200):  # the same user again: membership cached
             started = time.perf_counter()
-            client.call(operation, [AUTH, f"loginUsername={logins[0]}", *extra])
+            client.call(operation, [AUTH, f"loginUsername={users[0]}", *extra])
             warm.append((time.perf_counter() - started) * 1000)
         results[operation] = {"cold_p50_ms": round(statistics.median(cold), 2),
                               "warm_p50_ms": round(statistics.median(warm), 2),
                               "warm_p95_ms": round(percentile(sorted(warm), 95), 2)}
     return results
+
+
+def user_details_latency(url: str, logins: list[str]) -> dict:
+    client = Client(url)
+    cold, warm = [], []
+    for login in logins[50:100]:  # not seen before: directory lookups
+        started = time.perf_counter()
+        client.call("GetUserDetails", [AUTH, f"username={login}", "email=", "interactionType=ticket"])
+        cold.append((time.perf_counter() - started) * 1000)
+    for i in range(300):  # cached cards
+        started = time.perf_counter()
+        client.call("GetUserDetails", [AUTH, f"username={logins[50 + i % 50]}", "email=", "interactionType=ticket"])
+        warm.append((time.perf_counter() - started) * 1000)
+    return {"cold_p50_ms": round(statistics.median(cold), 2), "warm_p50_ms": round(statistics.median(warm), 2),
+            "warm_p95_ms": round(percentile(sorted(warm), 95), 2)}
+
+
+class NotifyEvent:
+    def __init__(self, url: str):
+        self.url = url
+
+    def setup(self, index: int) -> Client:
+        return Client(self.url)
+
+    def __call__(self, client: Client, index: int, iteration: int) -> None:
+        data = client.call("NotifyEventFired", [AUTH, "eventType=502000", f"args_n={index}-{iteration}"])
+        assert b"<tns:Success>true</tns:Success>" in data, data
 
 
 def main() -> int:
@@ -249,6 +279,14 @@ def main() -> int:
         policy_service = start_service(work / "policy", body + "[policy]\n" + example)
         services.append(policy_service)
         results["policy"] = policy_latency(policy_service.url, logins)
+        info_events = ('[user_info]\ncache_seconds = 600\n[events]\ndatabase = "events.db"\n'
+                       '[[events.sink]]\nname = "archive"\ntype = "jsonl"\npath = "events.jsonl"\n')
+        info_service = start_service(work / "info", body + info_events)
+        services.append(info_service)
+        results["user_details"] = user_details_latency(info_service.url, logins)
+        results["notify_event_fired"] = {
+            f"{threads}_clients": run_load(threads, arguments.seconds, NotifyEvent(info_service.url))
+            for threads in (1, 8)}
     finally:
         for service in services:
             service.stop()
@@ -284,6 +322,14 @@ def render(r: dict) -> str:
               "| operation | cold cache p50 ms | warm cache p50 ms | warm p95 ms |", "|---|---|---|---|"]
     for operation, row in r["policy"].items():
         lines.append(f"| {operation} | {row['cold_p50_ms']} | {row['warm_p50_ms']} | {row['warm_p95_ms']} |")
+    info = r["user_details"]
+    lines += ["", "## GetUserDetails (default card)", "", "| cold cache p50 ms | warm cache p50 ms | warm p95 ms |",
+              "|---|---|---|", f"| {info['cold_p50_ms']} | {info['warm_p50_ms']} | {info['warm_p95_ms']} |", "",
+              "## NotifyEventFired (stored in SQLite WAL, synchronous=FULL, before the answer; jsonl sink)", "",
+              "| clients | events/s | p50 ms | p95 ms | p99 ms |", "|---|---|---|---|---|"]
+    for row in r["notify_event_fired"].values():
+        lines.append(f"| {row['threads']} | {row['per_second']} | {row['p50_ms']} | {row['p95_ms']} | "
+                     f"{row['p99_ms']} |")
     return "\n".join(lines) + "\n"
 
 
