@@ -104,6 +104,8 @@ class RequestProvider:
         if not access(department_rule).permits(person):
             explanation.note(f"department {department_rule.name!r}", True,
                              f"{access(department_rule).describe()}: refused")
+            log.info("event=decision operation=%s user=%r department=%r rule=%r outcome=refused", operation,
+                     requester.typed, department, f"department {department_rule.name}")
             return ProviderResult(True, department_rule.message, ((output, "FALSE"),))
         explanation.note(f"department {department_rule.name!r}", False, f"{access(department_rule).describe()}: "
                                                                          "permitted")
@@ -113,7 +115,12 @@ class RequestProvider:
             why_not = rule.when.check(person, department, subject, custom_fields)
             explanation.note(rule.label, why_not is None, why_not or "matches")
             if why_not is None:
-                return self._apply(rule, requester, output, ok_message)
+                result = self._apply(rule, requester, output, ok_message)
+                log.info("event=decision operation=%s user=%r department=%r rule=%s outputs=%s", operation,
+                         requester.typed, department, rule.label, ",".join(f"{k}={v}" for k, v in result.outputs))
+                return result
+        log.info("event=decision operation=%s user=%r department=%r rule=none outcome=allowed", operation,
+                 requester.typed, department)
         return ProviderResult(True, ok_message, ((output, "TRUE"),))
 
     def _apply(self, rule: RequestRule, requester: Requester, output: str, ok_message: str) -> ProviderResult:
