@@ -48,3 +48,10 @@ def test_dotnet_client_logs_a_sample_user_in(demo, dotnet, username):
     wrong = dotnet.call(url, "Authenticate", [f"authPW={password}", f"loginUsername={username}",
                                               "loginPassword=alice"])
     assert wrong["OutputVariables"] == ["Authentication=FAIL"]
+
+
+def test_demo_shows_the_customer_card(demo, dotnet):
+    banner, url = demo
+    password = re.search(r"Web Service Password: (\S+)", banner).group(1)
+    result = dotnet.call(url, "GetUserDetails", [f"authPW={password}", "username=alice", "email="])
+    assert result["Success"] is True and "Alice Example" in result["UserInfoHtml"]

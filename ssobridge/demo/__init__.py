@@ -8,14 +8,15 @@ directory; see docs/ for connecting one.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from importlib import resources
 from types import MappingProxyType
 
 from ldap3 import MOCK_SYNC, NONE, SIMPLE, Connection, Server
 
-from ..config import (DEFAULT_ATTRIBUTES, DEFAULT_MESSAGES, Config, DirectorySettings, LoginSettings, ServerSettings,
-                      parse_listen)
+from ..config import (DEFAULT_ATTRIBUTES, DEFAULT_MESSAGES, USER_INFO_FIELDS, Config, DirectorySettings,
+                      LoginSettings, ServerSettings, UserInfoSettings, parse_listen)
 from ..directory import Directory, DirectorySet
 from ..directory.connections import Connector, bind_service_account
 from ..mapping import Candidate, OutputMapping
@@ -66,9 +67,13 @@ def demo_config(listen: str, password: str, data: dict) -> Config:
     server = ServerSettings(host=host, port=port, public_url=f"http://{listen}/ExternalProvider.asmx",
                             max_body_bytes=1024 * 1024, max_variables=1000, threads=8, tls_cert=None, tls_key=None,
                             allow_plaintext_http=True)
+    user_info = UserInfoSettings(fields=USER_INFO_FIELDS, groups_pattern=re.compile(".*"), template=None,
+                                 date_format="%Y-%m-%d %H:%M", time_zone="UTC", cache_seconds=60, stale_seconds=3600,
+                                 latency_budget_ms=800, photo_max_bytes=100_000,
+                                 unavailable_notice="Directory information is not available right now.")
     return Config(server=server, web_service_password=password, provider_passwords=MappingProxyType({}),
                   directories=(directory,), attributes=attributes, messages=MappingProxyType(dict(DEFAULT_MESSAGES)),
-                  login=LoginSettings(False, False), log_level="INFO", source="(demo)")
+                  login=LoginSettings(False, False), log_level="INFO", source="(demo)", user_info=user_info)
 
 
 def banner(config: Config, data: dict) -> str:
@@ -90,6 +95,7 @@ def banner(config: Config, data: dict) -> str:
         f"<string>authPW={config.web_service_password}</string><string>loginUsername=DEMO\\alice</string>"
         "<string>loginPassword=Alice-Passw0rd</string></InputVariables></inputs></Authenticate>"
         "</soap:Body></soap:Envelope>'",
+        "  Also answered: GetUserDetails (username=alice: the customer card helpdesk staff see).",
         "  Stop with Ctrl+C. For a real directory: docs/configuration.md.",
     ]
     return "\n".join(lines)
