@@ -96,3 +96,39 @@ def test_users_are_found_by_email(directory):
         assert bridge_side.find_user_by_email("*") is None
     finally:
         bridge_side.close()
+
+
+def test_openldap_unique_member_and_posix_groups_count_too(openldap):
+    from tests.support.directory import bound
+    jdoe = openldap.users["jdoe"]
+    unique = f"cn=Auditors,{openldap.users_dn}"
+    posix = f"cn=shell-users,{openldap.users_dn}"
+    with bound(openldap, openldap.admin_dn, openldap.admin_password) as admin:
+        assert admin.add(unique, ["groupOfUniqueNames"], {"uniqueMember": [jdoe.dn]}), admin.result
+        assert admin.add(posix, ["posixGroup"], {"gidNumber": 5000, "memberUid": [jdoe.login]}), admin.result
+    bridge_side = Directory(settings_for(openldap))
+    try:
+        names = group_names(bridge_side.groups(bridge_side.find_user(parse_login_name("jdoe"))))
+        assert {"auditors", "shell-users", "sales team", "all staff"} <= names
+    finally:
+        bridge_side.close()
+        with bound(openldap, openldap.admin_dn, openldap.admin_password) as admin:
+            admin.delete(unique)
+            admin.delete(posix)
+
+
+def test_ad_users_are_found_by_proxy_addresses(samba_ad):
+    from ldap3 import MODIFY_DELETE, MODIFY_REPLACE
+
+    from tests.support.directory import bound
+    jdoe = samba_ad.users["jdoe"]
+    with bound(samba_ad, samba_ad.admin_dn, samba_ad.admin_password) as admin:
+        assert admin.modify(jdoe.dn, {"proxyAddresses": [(MODIFY_REPLACE, ["SMTP:jdoe@example.test",
+                                                                          "smtp:john.alias@example.test"])]})
+    bridge_side = Directory(settings_for(samba_ad))
+    try:
+        assert bridge_side.find_user_by_email("John.Alias@example.test").dn.lower() == jdoe.dn.lower()
+    finally:
+        bridge_side.close()
+        with bound(samba_ad, samba_ad.admin_dn, samba_ad.admin_password) as admin:
+            admin.modify(jdoe.dn, {"proxyAddresses": [(MODIFY_DELETE, [])]})

@@ -174,7 +174,8 @@ PPOLICY_ERRORS = {
     1: AccountState.LOCKED,  # accountLocked
     2: AccountState.MUST_CHANGE,  # changeAfterReset
 }
-PPOLICY_STATE_ATTRIBUTES = ("pwdAccountLockedTime", "pwdReset", "pwdChangedTime", "pwdPolicySubentry")
+# With uid, for posixGroup membership (memberUid).
+PPOLICY_STATE_ATTRIBUTES = ("pwdAccountLockedTime", "pwdReset", "pwdChangedTime", "pwdPolicySubentry", "uid")
 # pwdAccountLockedTime with this value means locked by an administrator until unlocked: disabled.
 PPOLICY_ADMIN_LOCK = "000001010000Z"
 

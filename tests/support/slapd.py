@@ -87,6 +87,7 @@ SLAPD_CONF = """\
 include {schema}/core.schema
 include {schema}/cosine.schema
 include {schema}/inetorgperson.schema
+include {schema}/nis.schema
 
 modulepath {modules}
 moduleload back_mdb
