@@ -7,6 +7,7 @@ import getpass
 import logging
 import os
 import signal
+import sqlite3
 import ssl
 import sys
 import urllib.request
@@ -122,7 +123,12 @@ def _read_password(from_stdin: bool) -> str | None:
 
 def run_server(config: Config, banner: str | None = None, directories: DirectorySet | None = None) -> int:
     configure_logging(config.log_level)
-    runtime = build(config, directories)
+    try:
+        runtime = build(config, directories)
+    except (sqlite3.Error, OSError) as e:
+        print(f"ssobridge: events.database: cannot open {config.events.database if config.events else ''}: {e}",
+              file=sys.stderr)
+        return 2
     settings = config.server
     server = wsgi.Server((settings.host, settings.port), runtime.endpoint, numthreads=settings.threads,
                          server_name="ssobridge", timeout=30, shutdown_timeout=5)

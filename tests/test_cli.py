@@ -132,3 +132,11 @@ def test_healthcheck_follows_the_service(tmp_path):
         service.stop()
     done = ssobridge("healthcheck", "--config", str(config))
     assert done.returncode == 1 and "Connection refused" in done.stderr
+
+
+def test_an_event_database_that_cannot_be_opened_stops_serve_with_the_key_named(tmp_path):
+    (tmp_path / "not-a-folder").write_text("x")
+    path = write_config(tmp_path, '[events]\ndatabase = "not-a-folder/events.db"\n')
+    done = ssobridge("serve", "--config", str(path))
+    assert done.returncode == 2
+    assert "events.database: cannot open" in done.stderr and "Traceback" not in done.stderr

@@ -129,3 +129,19 @@ def test_latency_budget_is_kept_with_a_directory_that_does_not_answer(openldap, 
     assert elapsed < 3  # the budget is 0.5 s; the directory would take 10 s
     assert result["Success"] is True
     assert "Directory information is not available right now." in result["UserInfoHtml"]
+
+
+def test_an_operators_template_replaces_the_default_and_is_autoescaped(openldap, tmp_path, dotnet):
+    (tmp_path / "card.html.j2").write_text('<p class="mine">{% for label, value in card.fields %}'
+                                           '{{ label }}: {{ value }};{% endfor %}</p>', encoding="utf-8")
+    with bound(openldap, openldap.admin_dn, openldap.admin_password) as admin:
+        admin.modify(openldap.users["no_mail"].dn, {"title": [(MODIFY_REPLACE, ["<b>Boss</b>"])]})
+    service = start_service(tmp_path, openldap_config(openldap) + '[user_info]\ntemplate = "card.html.j2"\n'
+                                                                  'fields = ["display_name", "title"]\n')
+    try:
+        html = details(dotnet, service, username=openldap.users["no_mail"].login)["UserInfoHtml"]
+    finally:
+        service.stop()
+        with bound(openldap, openldap.admin_dn, openldap.admin_password) as admin:
+            admin.modify(openldap.users["no_mail"].dn, {"title": [(MODIFY_REPLACE, ["Agent"])]})
+    assert html == '<p class="mine">Name: Nora Mail;Title: &lt;b&gt;Boss&lt;/b&gt;;</p>'
