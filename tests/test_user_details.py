@@ -36,7 +36,8 @@ def card_site(request, tmp_path_factory):
     service.stop()
     with bound(directory, directory.admin_dn, directory.admin_password) as admin:
         admin.modify(users["jdoe"].dn, {photo: [(MODIFY_DELETE, [])], "manager": [(MODIFY_DELETE, [])]})
-        admin.modify(users["nbsp_password"].dn, {"displayName": [(MODIFY_REPLACE, [users["nbsp_password"].display_name])],
+        original = users["nbsp_password"].display_name
+        admin.modify(users["nbsp_password"].dn, {"displayName": [(MODIFY_REPLACE, [original])],
                                                  "title": [(MODIFY_DELETE, [])]})
 
 
@@ -47,7 +48,8 @@ def details(dotnet, service, username: str = "", email: str = "") -> dict:
 
 
 def row(label: str, value: str) -> str:
-    return f'<th style="text-align:left;padding:0 8px 0 0;color:#57606a;font-weight:normal">{label}</th><td>{value}</td>'
+    style = "text-align:left;padding:0 8px 0 0;color:#57606a;font-weight:normal"
+    return f'<th style="{style}">{label}</th><td>{value}</td>'
 
 
 def test_card_shows_every_default_field(card_site, dotnet):
