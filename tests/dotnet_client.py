@@ -9,7 +9,8 @@ A result is the .NET result object as a dict: its public fields in declaration o
 OutputVariables, and UserInfoHtml or CustomFieldDataItems where the type has them). As in SmarterTrack, an
 omitted string is None, an omitted boolean False, and an omitted list [] (XmlSerializer creates every List<T>
 member up front, so omitted and empty lists look the same); a nil list item is None. A response without the
-<OpResult> element gives {"Result": None, "HttpStatus": n}. A SOAP fault, an HTTP error or a transport error is {"Fault": message, "HttpStatus": n or None,
+<OpResult> element gives {"Result": None, "HttpStatus": n}. A SOAP fault, an HTTP error or a transport error
+is {"Fault": message, "HttpStatus": n or None,
 "ExceptionType": ..., and FaultCode "{namespace}Name", FaultSubCode, FaultDetail, ResponseBody, Inner when
 known}; call() and batch() return it rather than raise.
 
