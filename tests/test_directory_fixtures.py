@@ -11,6 +11,7 @@ import ssl
 import ldap3
 import pytest
 from ldap3.core.exceptions import LDAPException, LDAPSocketOpenError
+from ldap3.utils.dn import parse_dn
 
 from tests.support.directory import (PPOLICY_OID, PPOLICY_REQUEST, bind_result, bound, connect,
                                      decode_ppolicy_value, empty_password_bind_result, ppolicy_response,
@@ -216,10 +217,126 @@ def test_openldap_outage_and_start(openldap):
     assert bind_result(openldap, user.dn, user.password)["result"] == 0
 
 
+# --- a second DC of EXAMPLE (a copy, not a replica) and a second domain, OTHER --------------------
+
+def test_second_dc_gives_the_same_answer_for_every_user_as_the_first(samba_ad, samba_ad_second_dc):
+    assert (samba_ad_second_dc.host, samba_ad_second_dc.ldaps_url) == ("127.0.0.4", "ldaps://127.0.0.4:636")
+    assert samba_ad_second_dc.users == samba_ad.users and samba_ad_second_dc.base_dn == samba_ad.base_dn
+
+    def answers(directory):
+        results = {key: bind_result(directory, user.dn, user.password_bytes) for key, user in directory.users.items()}
+        return {key: (result["result"], ad_subcode(result)) for key, result in results.items()}
+
+    first, second = answers(samba_ad), answers(samba_ad_second_dc)
+    assert second == first
+    assert (second["jdoe"], second["disabled"], second["password_expired"]) == ((0, None), (49, "533"), (49, "532"))
+    jdoe = samba_ad.users["jdoe"]
+    for name in (f"EXAMPLE\\{jdoe.login}", jdoe.upn, samba_ad.service_dn):
+        password = samba_ad.service_password if name == samba_ad.service_dn else jdoe.password
+        assert bind_result(samba_ad_second_dc, name, password)["result"] == 0, name
+
+
+def test_second_dc_holds_the_same_objects(samba_ad, samba_ad_second_dc):
+    """Same GUIDs and SIDs (a copy of the database), so nested groups resolve the same on both."""
+    user = samba_ad.users["jdoe"]
+    seen = []
+    for directory in (samba_ad, samba_ad_second_dc):
+        with bound(directory, directory.service_dn, directory.service_password) as service:
+            service.search(user.dn, "(objectClass=user)", ldap3.BASE,
+                           attributes=["objectGUID", "objectSid", "mail", "tokenGroups"])
+            entry = service.entries[0].entry_attributes_as_dict
+            service.search(directory.base_dn, f"(member:1.2.840.113556.1.4.1941:={user.dn})", attributes=["cn"])
+            seen.append((entry, {group.entry_dn for group in service.entries}))
+    assert seen[0] == seen[1]
+    assert seen[1][1] == set(samba_ad.groups.values())
+
+
+def test_either_dc_of_example_can_be_stopped_while_the_other_answers(samba_ad, samba_ad_second_dc):
+    user = samba_ad.users["jdoe"]
+    for down, up in ((samba_ad_second_dc, samba_ad), (samba_ad, samba_ad_second_dc)):
+        with down.outage():
+            with pytest.raises(LDAPSocketOpenError):
+                bind_result(down, user.dn, user.password)
+            assert bind_result(up, user.dn, user.password)["result"] == 0
+    for directory in (samba_ad, samba_ad_second_dc):
+        assert bind_result(directory, user.dn, user.password)["result"] == 0
+
+
+def test_second_dc_is_a_copy_not_a_replica(samba_ad, samba_ad_second_dc):
+    """The documented limitation: a lockout on one DC does not reach the other."""
+    user = samba_ad_second_dc.users["lockable"]
+    samba_ad_second_dc.lock_out(user)
+    try:
+        assert bind_result(samba_ad, user.dn, user.password)["result"] == 0
+    finally:
+        samba_ad_second_dc.unlock(user)
+    assert bind_result(samba_ad_second_dc, user.dn, user.password)["result"] == 0
+
+
+def test_other_domain_users_bind_by_dn_down_level_name_and_upn(samba_ad_other):
+    assert (samba_ad_other.realm, samba_ad_other.netbios_domain, samba_ad_other.upn_suffix) == (
+        "OTHER.TEST", "OTHER", "other.test")
+    assert samba_ad_other.ldaps_url == "ldaps://127.0.0.3:636"
+    for key in ("jdoe", "other_only", "lockable"):
+        user = samba_ad_other.users[key]
+        for name in (user.dn, f"OTHER\\{user.login}", user.upn):
+            assert bind_result(samba_ad_other, name, user.password_bytes)["result"] == 0, name
+    disabled = samba_ad_other.users["disabled"]
+    assert ad_subcode(bind_result(samba_ad_other, disabled.dn, disabled.password)) == "533"
+    assert bind_result(samba_ad_other, samba_ad_other.service_dn, samba_ad_other.service_password)["result"] == 0
+
+
+def test_jdoe_of_each_domain_is_a_different_person(samba_ad, samba_ad_other):
+    example, other = samba_ad.users["jdoe"], samba_ad_other.users["jdoe"]
+    assert example.login == other.login == "jdoe"
+    assert parse_dn(example.dn) != parse_dn(other.dn) and example.password != other.password
+    assert (other.cn, other.mail) == ("Jane Other", "jane.other@other.test")
+    # Each password fails in the other domain; neither DC knows the other domain's names.
+    assert ad_subcode(bind_result(samba_ad_other, "OTHER\\jdoe", example.password)) == "52e"
+    assert ad_subcode(bind_result(samba_ad, "EXAMPLE\\jdoe", other.password)) == "52e"
+    assert ad_subcode(bind_result(samba_ad_other, "EXAMPLE\\jdoe", example.password)) == "52e"
+    assert ad_subcode(bind_result(samba_ad, "jdoe@other.test", other.password)) == "52e"
+    only_other = samba_ad_other.users["other_only"]
+    assert ad_subcode(bind_result(samba_ad, f"EXAMPLE\\{only_other.login}", only_other.password)) == "52e"
+    # Different domains: different domain SIDs, naming contexts.
+    sids = []
+    for directory, user in ((samba_ad, example), (samba_ad_other, other)):
+        with bound(directory, directory.service_dn, directory.service_password) as service:
+            service.search("", "(objectClass=*)", ldap3.BASE, attributes=["defaultNamingContext"])
+            assert service.entries[0].defaultNamingContext.value == directory.base_dn
+            service.search(user.dn, "(objectClass=user)", ldap3.BASE, attributes=["objectSid"])
+            sids.append(service.entries[0].objectSid.raw_values[0][:-4])  # without the RID
+    assert sids[0] != sids[1]
+
+
+def test_other_domain_service_account_reads_people_and_groups(samba_ad_other):
+    user = samba_ad_other.users["jdoe"]
+    with bound(samba_ad_other, samba_ad_other.service_dn, samba_ad_other.service_password) as service:
+        service.search(samba_ad_other.users_dn, "(sAMAccountName=jdoe)",
+                       attributes=["mail", "displayName", "department", "memberOf"])
+        assert [entry.entry_dn for entry in service.entries] == [user.dn]
+        entry = service.entries[0].entry_attributes_as_dict
+    assert (entry["mail"], entry["displayName"], entry["department"], entry["memberOf"]) == (
+        [user.mail], [user.display_name], ["Research"], [samba_ad_other.groups["research"]])
+
+
+def test_other_domain_lock_out_and_unlock(samba_ad_other):
+    user = samba_ad_other.users["lockable"]
+    samba_ad_other.lock_out(user)
+    samba_ad_other.unlock(user)
+    assert bind_result(samba_ad_other, user.dn, user.password)["result"] == 0
+
+
 # --- both -----------------------------------------------------------------------------------------
 
 @pytest.fixture(params=["samba_ad", "openldap"])
 def directory(request):
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture(params=["samba_ad", "samba_ad_second_dc", "samba_ad_other", "openldap"])
+def any_server(request):
+    """Every directory server a fixture runs: each must serve our certificate for its own address."""
     return request.getfixturevalue(request.param)
 
 
@@ -231,16 +348,16 @@ def test_nbsp_password_works_only_as_bytes(directory):
     assert bind_result(directory, user.dn, user.password_bytes)["result"] == 0
 
 
-def test_the_server_certificate_is_ours_and_names_the_host(directory):
-    with socket.create_connection((directory.host, directory.ldaps_port), timeout=5) as raw:
-        context = ssl.create_default_context(cafile=str(directory.ca_file))
-        with context.wrap_socket(raw, server_hostname=directory.host) as tls:
+def test_the_server_certificate_is_ours_and_names_the_host(any_server):
+    with socket.create_connection((any_server.host, any_server.ldaps_port), timeout=5) as raw:
+        context = ssl.create_default_context(cafile=str(any_server.ca_file))
+        with context.wrap_socket(raw, server_hostname=any_server.host) as tls:
             assert tls.version() in ("TLSv1.2", "TLSv1.3")
 
 
-def test_the_wrong_ca_file_fails_verification(directory):
-    server = ldap3.Server(directory.host, port=directory.ldaps_port, use_ssl=True, get_info=ldap3.NONE,
-                          tls=tls_settings(directory.wrong_ca_file), connect_timeout=5)
+def test_the_wrong_ca_file_fails_verification(any_server):
+    server = ldap3.Server(any_server.host, port=any_server.ldaps_port, use_ssl=True, get_info=ldap3.NONE,
+                          tls=tls_settings(any_server.wrong_ca_file), connect_timeout=5)
     with pytest.raises(LDAPSocketOpenError, match="certificate verify failed"):
         ldap3.Connection(server, auto_bind=False).open()
 

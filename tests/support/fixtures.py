@@ -5,8 +5,21 @@ or pytest dies):
 
   samba_ad            DirectoryFixture, kind "ad": Samba AD DC, realm EXAMPLE.TEST, NetBIOS EXAMPLE,
                       ldaps://127.0.0.2:636, ldap://127.0.0.2:389 (simple bind refused there: strong auth).
-                      ~1.5 s the first time (provisioning is cached in ~/.cache/ssobridge-tests), then ~1 s.
-                      Skipped when samba is not installed or we are not root.
+                      ~1.1 s (provisioning is cached in ~/.cache/ssobridge-tests; the very first run
+                      provisions for ~10 s). Skipped when samba is not installed or we are not root.
+  samba_ad_second_dc  DirectoryFixture: a SECOND DC of EXAMPLE.TEST on 127.0.0.4 (ldaps://127.0.0.4:636),
+                      the same users, passwords, DNs and groups as samba_ad (its `users` is the same map).
+                      Failover tests list it FIRST, [samba_ad_second_dc.ldaps_url, samba_ad.ldaps_url],
+                      and stop it: `with samba_ad_second_dc.outage(): ...` stops this DC only, samba_ad
+                      keeps answering (and samba_ad.outage() stops only 127.0.0.2). ~0.5 s, on first use.
+                      A COPY, NOT A REPLICA: made from samba_ad's databases when first requested (online,
+                      samba_ad is not interrupted); changes on one DC never reach the other: lock_out()
+                      on one leaves the user unlocked on the other, a new password exists on one only.
+                      Both call themselves DC1 in the rootDSE; only the address differs.
+  samba_ad_other      DirectoryFixture: a second AD DOMAIN, realm OTHER.TEST, NetBIOS OTHER, UPN suffix
+                      other.test, base DC=other,DC=test, ldaps://127.0.0.3:636. Its own Administrator
+                      and service account (same names and passwords as in EXAMPLE, other DNs) and its
+                      own people (below). ~0.5 s, on first use (its provisioning is cached too).
   openldap            DirectoryFixture, kind "openldap": slapd with ppolicy, suffix dc=example,dc=org,
                       127.0.0.1 on free ports. ~0.1 s. Skipped when slapd is not installed.
   pki            pki.Pki: our CA (`ca.cert_file` is every fixture's ca_file), the server key pair,
@@ -50,6 +63,21 @@ directory.ppolicy_response).
 
 groups: "sales" (jdoe, upn_differs, escaped_dn) is a member of "staff" (non_ascii): nested.
 
+samba_ad_other.users (people.OTHER_PEOPLE), DNs under OU=People,DC=other,DC=test:
+
+  key               login       password              state           who
+  jdoe              jdoe        Other-Jd0e-Passw0rd!  ok              Jane Other, jane.other@other.test, Research:
+                                                                      NOT EXAMPLE\jdoe (John Doe); each
+                                                                      password fails in the other domain
+  other_only        okeller     Olga-Passw0rd1        ok              Olga Keller, olga.keller@other.test,
+                                                                      Research; no okeller in EXAMPLE
+  disabled          odisabled   Otto-Passw0rd1        533 (uAC 514)   Otto Disabled, otto@other.test
+  lockable          olocky      Olocky-Passw0rd1      ok; lock_out() -> 775 after 3 wrong passwords
+
+samba_ad_other.groups: "research" (Research Team: jdoe, other_only). Domain lockout threshold 10, as in
+EXAMPLE. samba_ad_other.admin_dn is CN=Administrator,CN=Users,DC=other,DC=test, Admin-Passw0rd!;
+service_dn CN=svc-ssobridge,OU=Services,DC=other,DC=test, Svc-Bridge-Passw0rd!.
+
 `dn` is spelled as the server returns it: Samba escapes `\,` and `\"`, slapd `\2C` and `\22` (both RFC 4514),
 so compare DNs parsed, never as strings. `attributes` uses AD names in both directories (givenName, sn,
 department, title, telephoneNumber); OpenLDAP stores department as departmentNumber.
@@ -62,7 +90,6 @@ ppolicy_response(result) -> {"warning": ..., "error": ...}, PPOLICY_REQUEST (the
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import socket
 
@@ -71,7 +98,7 @@ import pytest
 from .directory import DirectoryFixture
 from .network import BlackHole, DeadPort
 from .pki import Pki, create_test_pki
-from .samba import SambaAccounts, start_clone_dc, start_other_domain, start_samba_ad, why_samba_cannot_run
+from .samba import start_other_domain, start_samba_ad, start_second_dc, why_samba_cannot_run
 from .slapd import start_openldap, why_slapd_cannot_run
 
 AD_HOST = "127.0.0.2"
@@ -105,12 +132,12 @@ def samba_ad(tmp_path_factory, pki) -> DirectoryFixture:
 @pytest.fixture(scope="session")
 def samba_ad_second_dc(samba_ad, tmp_path_factory) -> DirectoryFixture:
     """A second DC of EXAMPLE.TEST on 127.0.0.4 with the same accounts (a copy, not a replica):
-    failover tests stop one of the two. Its `control` stops and starts this DC only."""
+    failover tests list it first and stop it. Its stop()/start()/outage()/lock_out() act on this DC only."""
     _fail_if_listening(SECOND_DC_HOST, 636, "a leftover samba from an earlier run?")
     directory = tmp_path_factory.mktemp("samba-ad-dc2")
-    clone = start_clone_dc(samba_ad.control.dc, directory / "dc", SECOND_DC_HOST)
-    yield dataclasses.replace(samba_ad, host=SECOND_DC_HOST, control=SambaAccounts(clone))
-    clone.stop()
+    fixture, dc = start_second_dc(samba_ad, directory / "dc", SECOND_DC_HOST)
+    yield fixture
+    dc.stop()
     shutil.rmtree(directory / "dc", ignore_errors=True)
 
 

@@ -8,7 +8,7 @@
 set -euo pipefail
 
 packages=(
-  samba samba-ad-dc samba-ad-provision samba-dsdb-modules winbind krb5-user ldb-tools  # Samba AD DC
+  samba samba-ad-dc samba-ad-provision samba-dsdb-modules winbind krb5-user ldb-tools tdb-tools  # Samba AD DC
   slapd ldap-utils                                                                     # OpenLDAP
   faketime openssl
   mono-mcs libmono-system-web-services4.0-cil                                          # .NET client

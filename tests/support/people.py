@@ -1,5 +1,6 @@
-"""The people in both test directories: one table, so `samba_ad.users[key]` and `openldap.users[key]` mean
-the same person wherever the state exists in both directories.
+"""The people in the test directories: one table, so `samba_ad.users[key]` and `openldap.users[key]` mean
+the same person wherever the state exists in both directories; `samba_ad_second_dc` has the same people
+as `samba_ad`. The second AD domain (`samba_ad_other`, OTHER.TEST) has its own, smaller table.
 
 Each person is there for one behaviour the bridge must get right (the comment says which).
 """
@@ -80,3 +81,20 @@ GROUPS = {
     "staff": ("All Staff", ("non_ascii",)),  # + the group "sales"
 }
 NESTED_GROUPS = {"staff": ("sales",)}
+
+
+# The second AD domain, OTHER.TEST. Its "jdoe" is a DIFFERENT person from EXAMPLE\jdoe, with another
+# password: EXAMPLE\jdoe and OTHER\jdoe must be told apart by the domain alone.
+OTHER_PEOPLE = (
+    Person("jdoe", "jdoe", "Jane Other", "Other-Jd0e-Passw0rd!", given_name="Jane", surname="Other",
+           mail="jane.other@other.test", display_name="Jane Other", department="Research",
+           title="Researcher", telephone="+33 1 2345-200"),
+    # Exists only in OTHER: a bare "okeller" or okeller@example.test must not find her.
+    Person("other_only", "okeller", "Olga Keller", "Olga-Passw0rd1", given_name="Olga", surname="Keller",
+           mail="olga.keller@other.test", display_name="Olga Keller", department="Research"),
+    Person("disabled", "odisabled", "Otto Disabled", "Otto-Passw0rd1", AccountState.DISABLED,
+           mail="otto@other.test", display_name="Otto Disabled"),
+    Person("lockable", "olocky", "Oskar Lock", "Olocky-Passw0rd1", AccountState.LOCKABLE,
+           mail="olocky@other.test", display_name="Oskar Lock"),
+)
+OTHER_GROUPS = {"research": ("Research Team", ("jdoe", "other_only"))}

@@ -1,9 +1,10 @@
-"""A real Samba AD domain controller (realm EXAMPLE.TEST, domain EXAMPLE) for the tests.
+"""Real Samba AD domain controllers for the tests: domain EXAMPLE.TEST (two DCs) and OTHER.TEST.
 
-How it runs (facts in shared/DIRECTORY-TESTING.md):
-- Provisioned with `samba-tool domain provision` (~3.5 s) into a cache directory
+How one runs (facts in shared/DIRECTORY-TESTING.md):
+- Provisioned with `samba-tool domain provision` (~3.5-10 s) into a cache directory
   (~/.cache/ssobridge-tests/samba-ad-<hash of Samba version and recipe>/, or $SSOBRIDGE_TEST_CACHE), then
-  copied per session (~0.1 s) with the paths in smb.conf rewritten.
+  copied per session (~0.1 s) with the paths in smb.conf rewritten. The recipe includes realm, NetBIOS
+  name and address, so each domain has its own cache entry (EXAMPLE.TEST and OTHER.TEST: ~33 MB each).
 - Started as `samba -i -M single` with stdin a pipe: closing it (or pytest dying) stops the DC;
   --maximum-runtime is the safety net. Only the LDAP service runs, bound to one loopback address.
   Samba has no port setting: always 389 (LDAP) and 636 (LDAPS), so each DC needs its own 127.0.0.x.
@@ -18,6 +19,11 @@ Accounts (created over LDAPS as Administrator on every start of a session, ~0.5 
   gets sub-code 532 without faketime. Over LDAP pwdLastSet takes only 0 or -1; the backdating goes through
   ldbmodify on sam.ldb with Samba's "bypass last set" control (a PSO with a max age under one day would
   mean "never expires" to Samba).
+
+The second DC of EXAMPLE.TEST (start_second_dc) is no `samba-tool domain join` (that needs DNS, Kerberos
+and replication services this setup does not run): it is a copy of the first DC's databases, taken while
+the first one runs, started as another samba on another address. Same accounts, same passwords, same
+DNs, GUIDs and SIDs; but no replication (see start_second_dc).
 """
 
 from __future__ import annotations
@@ -26,30 +32,27 @@ import dataclasses
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import socket
 import stat
 import subprocess
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Mapping
 
 import ldap3
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
 from .directory import AccountState, DirectoryFixture, DirectoryUser, bind_result, bound
-from .people import GROUPS, NESTED_GROUPS, PEOPLE, Person
+from .people import GROUPS, NESTED_GROUPS, OTHER_GROUPS, OTHER_PEOPLE, PEOPLE, Person
 from .pki import Pki
 
 REALM = "EXAMPLE.TEST"
 NETBIOS_DOMAIN = "EXAMPLE"
-UPN_SUFFIX = "example.test"
-BASE_DN = "DC=example,DC=test"
-PEOPLE_DN = f"OU=People,{BASE_DN}"
-SERVICES_DN = f"OU=Services,{BASE_DN}"
-GROUPS_DN = f"OU=Groups,{BASE_DN}"
-PSO_CONTAINER_DN = f"CN=Password Settings Container,CN=System,{BASE_DN}"
 
 ADMIN_PASSWORD = "Admin-Passw0rd!"
 SERVICE_LOGIN = "svc-ssobridge"
@@ -72,7 +75,7 @@ _THIRTY_MINUTES = -30 * 60 * 10_000_000  # AD intervals are negative, in 100 ns
 
 def why_samba_cannot_run() -> str | None:
     """The reason to skip AD tests, or None."""
-    for program in ("samba", "samba-tool", "ldbmodify"):
+    for program in ("samba", "samba-tool", "ldbmodify", "tdbbackup"):
         if shutil.which(program) is None:
             return f"{program} is not installed (run tests/support/install-deps.sh as root)"
     if os.geteuid() != 0:
@@ -219,26 +222,64 @@ class SambaAccounts:
 
 # --- accounts ---------------------------------------------------------------------------------------
 
-def start_samba_ad(directory: Path, pki: Pki,
-                   host: str = "127.0.0.2") -> tuple[DirectoryFixture, SambaDomainController]:
-    """Provision, start and populate a DC; the caller must dc.stop() it."""
-    provision(directory, host)
+@dataclass(frozen=True)
+class AdDomain:
+    """What differs between the two test domains; everything else (OUs, service account, lockout policy,
+    admin password) is the same recipe."""
+
+    realm: str
+    netbios: str
+    people: tuple[Person, ...]
+    groups: Mapping[str, tuple[str, tuple[str, ...]]]  # key -> (cn, member person keys)
+    nested_groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def upn_suffix(self) -> str:
+        return self.realm.lower()
+
+    @property
+    def base_dn(self) -> str:
+        return ",".join(f"DC={label}" for label in self.upn_suffix.split("."))
+
+    @property
+    def people_dn(self) -> str:
+        return f"OU=People,{self.base_dn}"
+
+    @property
+    def services_dn(self) -> str:
+        return f"OU=Services,{self.base_dn}"
+
+    @property
+    def groups_dn(self) -> str:
+        return f"OU=Groups,{self.base_dn}"
+
+
+EXAMPLE_DOMAIN = AdDomain(REALM, NETBIOS_DOMAIN, PEOPLE, GROUPS, NESTED_GROUPS)
+OTHER_DOMAIN = AdDomain("OTHER.TEST", "OTHER", OTHER_PEOPLE, OTHER_GROUPS)
+
+
+def start_samba_ad(directory: Path, pki: Pki, host: str = "127.0.0.2", domain: AdDomain = EXAMPLE_DOMAIN
+                   ) -> tuple[DirectoryFixture, SambaDomainController]:
+    """Provision, start and populate a DC of `domain`; the caller must dc.stop() it."""
+    provision(directory, host, domain.realm, domain.netbios)
     dc = SambaDomainController(directory, host, pki)
     dc.start()
     try:
         control = SambaAccounts(dc)
         fixture = DirectoryFixture(
             kind="ad", host=host, ldap_port=389, ldaps_port=636, ca_file=pki.ca.cert_file,
-            wrong_ca_file=pki.wrong_ca.cert_file, base_dn=BASE_DN, users_dn=PEOPLE_DN,
-            admin_dn=f"CN=Administrator,CN=Users,{BASE_DN}", admin_password=ADMIN_PASSWORD,
-            service_dn=f"CN={SERVICE_LOGIN},{SERVICES_DN}", service_password=SERVICE_PASSWORD,
+            wrong_ca_file=pki.wrong_ca.cert_file, base_dn=domain.base_dn, users_dn=domain.people_dn,
+            admin_dn=f"CN=Administrator,CN=Users,{domain.base_dn}", admin_password=ADMIN_PASSWORD,
+            service_dn=f"CN={SERVICE_LOGIN},{domain.services_dn}", service_password=SERVICE_PASSWORD,
             users={}, groups={}, lockout_threshold=LOCKABLE_THRESHOLD, control=control,
-            netbios_domain=NETBIOS_DOMAIN, upn_suffix=UPN_SUFFIX, realm=REALM)
+            netbios_domain=domain.netbios, upn_suffix=domain.upn_suffix, realm=domain.realm)
         # Connected through the fixture without users; the users it lists are created now.
         with bound(fixture, fixture.admin_dn, ADMIN_PASSWORD) as admin:
-            users = _create_directory_content(admin)
-            fixture = dataclasses.replace(fixture, users=users, groups=_create_groups(admin, users))
-        _backdate_password_change(dc, users["password_expired"].dn)
+            users = _create_directory_content(admin, domain)
+            fixture = dataclasses.replace(fixture, users=users, groups=_create_groups(admin, domain, users))
+        for user in users.values():
+            if user.state == AccountState.PASSWORD_EXPIRED:
+                _backdate_password_change(dc, user.dn)
         control.directory = fixture
         return fixture, dc
     except BaseException:
@@ -246,15 +287,23 @@ def start_samba_ad(directory: Path, pki: Pki,
         raise
 
 
-def _create_directory_content(admin: ldap3.Connection) -> dict[str, DirectoryUser]:
-    _modify(admin, BASE_DN, lockoutThreshold=DOMAIN_LOCKOUT_THRESHOLD)
-    for ou in (PEOPLE_DN, SERVICES_DN, GROUPS_DN):
+def start_other_domain(directory: Path, pki: Pki, host: str = "127.0.0.3"
+                       ) -> tuple[DirectoryFixture, SambaDomainController]:
+    """A second AD domain, OTHER.TEST (NetBIOS OTHER), with its own service account and people."""
+    return start_samba_ad(directory, pki, host, OTHER_DOMAIN)
+
+
+def _create_directory_content(admin: ldap3.Connection, domain: AdDomain) -> dict[str, DirectoryUser]:
+    _modify(admin, domain.base_dn, lockoutThreshold=DOMAIN_LOCKOUT_THRESHOLD)
+    for ou in (domain.people_dn, domain.services_dn, domain.groups_dn):
         _add(admin, ou, ["top", "organizationalUnit"])
-    _add_account(admin, f"CN={SERVICE_LOGIN},{SERVICES_DN}", SERVICE_LOGIN, SERVICE_PASSWORD,
+    _add_account(admin, f"CN={SERVICE_LOGIN},{domain.services_dn}", SERVICE_LOGIN, SERVICE_PASSWORD,
                  description="ssobridge service account: read-only")
-    users = {person.key: _create_user(admin, person) for person in PEOPLE}
-    _add_password_policy(admin, "lockout-after-3", users["lockable"].dn,
-                         **{"msDS-LockoutThreshold": LOCKABLE_THRESHOLD})
+    users = {person.key: _create_user(admin, domain, person) for person in domain.people}
+    for user in users.values():
+        if user.state == AccountState.LOCKABLE:
+            _add_password_policy(admin, domain, f"lockout-after-{LOCKABLE_THRESHOLD}-{user.login}", user.dn,
+                                 **{"msDS-LockoutThreshold": LOCKABLE_THRESHOLD})
     return users
 
 
@@ -271,19 +320,19 @@ def _backdate_password_change(dc: SambaDomainController, dn: str) -> None:
         raise RuntimeError(f"ldbmodify pwdLastSet of {dn} failed: {result.stdout}{result.stderr}")
 
 
-def _create_user(admin: ldap3.Connection, person: Person) -> DirectoryUser:
-    upn = f"{person.upn_prefix or person.login}@{UPN_SUFFIX}"
+def _create_user(admin: ldap3.Connection, domain: AdDomain, person: Person) -> DirectoryUser:
+    upn = f"{person.upn_prefix or person.login}@{domain.upn_suffix}"
     attributes = person.ad_style_attributes()
     extra = dict(attributes, mail=person.mail, displayName=person.display_name)
     if person.state == AccountState.ACCOUNT_EXPIRED:
         extra["accountExpires"] = _filetime(datetime.now(timezone.utc) - timedelta(days=1))
-    dn = f"CN={escape_rdn(person.cn)},{PEOPLE_DN}"
+    dn = f"CN={escape_rdn(person.cn)},{domain.people_dn}"
     _add_account(admin, dn, person.login, person.password, userPrincipalName=upn,
                  disabled=person.state == AccountState.DISABLED, **extra)
     if person.state == AccountState.MUST_CHANGE:
         _modify(admin, dn, pwdLastSet=0)
     return DirectoryUser(key=person.key, login=person.login, password=person.password,
-                         dn=_dn_as_server_spells_it(admin, person.login), cn=person.cn, upn=upn,
+                         dn=_dn_as_server_spells_it(admin, domain, person.login), cn=person.cn, upn=upn,
                          mail=person.mail, display_name=person.display_name, state=person.state,
                          attributes=attributes)
 
@@ -295,7 +344,8 @@ def _add_account(admin: ldap3.Connection, dn: str, login: str, password: str, di
          unicodePwd=f'"{password}"'.encode("utf-16-le"), userAccountControl=control, **attributes)
 
 
-def _add_password_policy(admin: ldap3.Connection, name: str, applies_to: str, **overrides) -> None:
+def _add_password_policy(admin: ldap3.Connection, domain: AdDomain, name: str, applies_to: str,
+                         **overrides) -> None:
     """A fine-grained password policy (PSO) for one account; the rest is the domain's defaults."""
     settings = {
         "msDS-PasswordSettingsPrecedence": 1,
@@ -309,23 +359,23 @@ def _add_password_policy(admin: ldap3.Connection, name: str, applies_to: str, **
         "msDS-LockoutObservationWindow": _THIRTY_MINUTES,
         "msDS-LockoutDuration": _THIRTY_MINUTES,
     }
-    _add(admin, f"CN={name},{PSO_CONTAINER_DN}", ["msDS-PasswordSettings"],
-         **settings | overrides, **{"msDS-PSOAppliesTo": applies_to})
+    _add(admin, f"CN={name},CN=Password Settings Container,CN=System,{domain.base_dn}",
+         ["msDS-PasswordSettings"], **settings | overrides, **{"msDS-PSOAppliesTo": applies_to})
 
 
-def _create_groups(admin: ldap3.Connection, users: dict[str, DirectoryUser]) -> dict[str, str]:
+def _create_groups(admin: ldap3.Connection, domain: AdDomain, users: dict[str, DirectoryUser]) -> dict[str, str]:
     groups = {}
-    for key, (cn, member_keys) in GROUPS.items():
-        groups[key] = f"CN={escape_rdn(cn)},{GROUPS_DN}"
+    for key, (cn, member_keys) in domain.groups.items():
+        groups[key] = f"CN={escape_rdn(cn)},{domain.groups_dn}"
         members = [users[member].dn for member in member_keys]
-        members += [groups[nested] for nested in NESTED_GROUPS.get(key, ())]
+        members += [groups[nested] for nested in domain.nested_groups.get(key, ())]
         _add(admin, groups[key], ["top", "group"], sAMAccountName=cn.replace(" ", "-").lower(),
              groupType=-2147483646, member=members)  # a global security group
     return groups
 
 
-def _dn_as_server_spells_it(admin: ldap3.Connection, login: str) -> str:
-    admin.search(PEOPLE_DN, f"(sAMAccountName={escape_filter_chars(login)})",
+def _dn_as_server_spells_it(admin: ldap3.Connection, domain: AdDomain, login: str) -> str:
+    admin.search(domain.people_dn, f"(sAMAccountName={escape_filter_chars(login)})",
                  attributes=["distinguishedName"])
     assert len(admin.entries) == 1, (login, admin.result)
     return admin.entries[0].entry_dn
@@ -347,80 +397,69 @@ def _filetime(moment: datetime) -> int:
     return int((moment - _FILETIME_EPOCH).total_seconds() * 10_000_000)
 
 
-# --- a second DC of the same domain, and a second domain ------------------------------------------
+# --- a second DC of the same domain ----------------------------------------------------------------
 
-def start_clone_dc(original: SambaDomainController, directory: Path, host: str) -> SambaDomainController:
-    """Another DC answering for the same domain and accounts, on `host`: a copy of the original's data.
+# What a running DC made for itself (sockets, locks, pid file, logs, caches of the running process): the
+# clone makes its own. Everything else is the provisioned DC plus the accounts created since.
+_RUNTIME_FILES = {"msg.lock", "msg.sock", "names.tdb", "run", "log", "samba.out", "ldap_priv", "ldapi",
+                  "smbd.tmp", "schannel_store.tdb"}
+_TDB_MAGIC = b"TDB file\n"
 
-    Not replication: account changes on one (a lockout, a new password) do not reach the other. Enough
-    for failover, where a client must get the same answers from either DC.
+
+def start_second_dc(first: DirectoryFixture, directory: Path, host: str
+                    ) -> tuple[DirectoryFixture, SambaDomainController]:
+    """Another DC of the same domain on `host`, answering for the same accounts and passwords: a copy of
+    the first DC's databases taken now, while it runs. The caller must dc.stop() it.
+
+    A copy, not a replica: account changes made on one DC afterwards (a lockout, a new password, a
+    disabled account) never reach the other. Both call themselves DC1 (same server object, same
+    invocationId); only the address differs. Enough for failover, where a client must get the same
+    answers from either DC.
     """
-    original.stop()
-    try:
-        # Sockets (ldapi) cannot be copied; the clone makes its own.
-        shutil.copytree(original.directory, directory, symlinks=True, ignore=_sockets)
-    finally:
-        original.start()
+    original = first.control.dc
+    _copy_running_dc(original.directory, directory)
     smb_conf = directory / "etc" / "smb.conf"
-    smb_conf.write_text(smb_conf.read_text().replace(str(original.directory), str(directory)))
-    clone = SambaDomainController(directory, host, original.pki)
-    clone.start()
-    return clone
-
-
-def _sockets(folder: str, names: list[str]) -> set[str]:
-    return {name for name in names if stat.S_ISSOCK(os.lstat(os.path.join(folder, name)).st_mode)}
-
-
-OTHER_REALM = "OTHER.TEST"
-OTHER_NETBIOS_DOMAIN = "OTHER"
-OTHER_BASE_DN = "DC=other,DC=test"
-OTHER_PEOPLE_DN = f"OU=People,{OTHER_BASE_DN}"
-
-# The other domain's people. Its "jdoe" is a different person from EXAMPLE\jdoe, with another password:
-# OTHER\jdoe and EXAMPLE\jdoe must be told apart by the domain alone.
-OTHER_PEOPLE = (
-    Person("jdoe", "jdoe", "Jane Other", "Other-Jd0e-Passw0rd!", given_name="Jane", surname="Other",
-           mail="jane.other@other.test", display_name="Jane Other", department="Research"),
-    Person("disabled", "odisabled", "Otto Disabled", "Otto-Passw0rd1", AccountState.DISABLED,
-           mail="otto@other.test", display_name="Otto Disabled"),
-)
-
-
-def start_other_domain(directory: Path, pki: Pki, host: str = "127.0.0.3") -> tuple[DirectoryFixture,
-                                                                                   SambaDomainController]:
-    """A second AD domain, OTHER.TEST (NetBIOS OTHER), with its own service account and two users."""
-    provision(directory, host, OTHER_REALM, OTHER_NETBIOS_DOMAIN)
-    dc = SambaDomainController(directory, host, pki)
+    text = smb_conf.read_text().replace(str(original.directory), str(directory))
+    smb_conf.write_text(re.sub(r"^(\s*interfaces\s*=).*$", rf"\g<1> {host}/8", text, flags=re.MULTILINE))
+    dc = SambaDomainController(directory, host, original.pki, original.require_strong_auth)
     dc.start()
+    control = SambaAccounts(dc)
+    fixture = dataclasses.replace(first, host=host, control=control)
+    control.directory = fixture
+    return fixture, dc
+
+
+def _copy_running_dc(source: Path, target: Path) -> None:
+    """Copy a DC directory without stopping its samba: tdb databases (all of private/) through
+    `tdbbackup -r`, which holds a read lock on each while copying it (what `samba-tool domain backup
+    offline` does), so a write by samba cannot tear the copy; the other files as they are."""
+    databases = []
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        ignored = set()
+        for name in names:
+            path = Path(folder, name)
+            if name in _RUNTIME_FILES or stat.S_ISSOCK(path.lstat().st_mode):
+                ignored.add(name)
+            elif "private" in path.relative_to(source).parts and path.is_file() and _is_tdb(path):
+                databases.append(path)
+                ignored.add(name)
+        return ignored
+
+    shutil.copytree(source, target, symlinks=True, ignore=ignore)
+    suffix = f".clone-{os.getpid()}"
     try:
-        services_dn = f"OU=Services,{OTHER_BASE_DN}"
-        fixture = DirectoryFixture(
-            kind="ad", host=host, ldap_port=389, ldaps_port=636, ca_file=pki.ca.cert_file,
-            wrong_ca_file=pki.wrong_ca.cert_file, base_dn=OTHER_BASE_DN, users_dn=OTHER_PEOPLE_DN,
-            admin_dn=f"CN=Administrator,CN=Users,{OTHER_BASE_DN}", admin_password=ADMIN_PASSWORD,
-            service_dn=f"CN={SERVICE_LOGIN},{services_dn}", service_password=SERVICE_PASSWORD,
-            users={}, groups={}, lockout_threshold=DOMAIN_LOCKOUT_THRESHOLD, control=SambaAccounts(dc),
-            netbios_domain=OTHER_NETBIOS_DOMAIN, upn_suffix="other.test", realm=OTHER_REALM)
-        with bound(fixture, fixture.admin_dn, ADMIN_PASSWORD) as admin:
-            for ou in (OTHER_PEOPLE_DN, services_dn):
-                _add(admin, ou, ["top", "organizationalUnit"])
-            _add_account(admin, fixture.service_dn, SERVICE_LOGIN, SERVICE_PASSWORD)
-            users = {}
-            for person in OTHER_PEOPLE:
-                dn = f"CN={escape_rdn(person.cn)},{OTHER_PEOPLE_DN}"
-                upn = f"{person.login}@other.test"
-                attributes = person.ad_style_attributes()
-                _add_account(admin, dn, person.login, person.password, userPrincipalName=upn,
-                             disabled=person.state == AccountState.DISABLED, mail=person.mail,
-                             displayName=person.display_name, **attributes)
-                users[person.key] = DirectoryUser(key=person.key, login=person.login, password=person.password, dn=dn,
-                                                  cn=person.cn, upn=upn, mail=person.mail,
-                                                  display_name=person.display_name, state=person.state,
-                                                  attributes=attributes)
-        fixture = dataclasses.replace(fixture, users=users)
-        fixture.control.directory = fixture
-        return fixture, dc
-    except BaseException:
-        dc.stop()
-        raise
+        result = subprocess.run(["tdbbackup", "-r", "-s", suffix, *map(str, databases)], capture_output=True,
+                                text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"tdbbackup of {source} failed: {result.stdout}{result.stderr}")
+        for database in databases:
+            shutil.move(f"{database}{suffix}", target / database.relative_to(source))
+    finally:
+        for database in databases:
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
+
+
+def _is_tdb(path: Path) -> bool:
+    with open(path, "rb") as file:
+        return file.read(len(_TDB_MAGIC)) == _TDB_MAGIC
