@@ -1,7 +1,8 @@
 """What a directory fixture hands to a test: plain frozen objects, plus a few raw-ldap3 helpers.
 
-Both fixtures (`samba_ad`, `openldap`) return a `DirectoryFixture`; its `users` map a key (the same keys
-for both directories where the state exists in both) to a `DirectoryUser`. Process control and account
+Every directory fixture (`samba_ad`, `samba_ad_second_dc`, `samba_ad_other`, `openldap`) returns a
+`DirectoryFixture`; its `users` map a key (the same keys for samba_ad and openldap where the state exists in
+both) to a `DirectoryUser`. Process control and account
 actions (lock, unlock, stop, start) are delegated to the object that owns the server, so the fixture
 itself stays a value.
 

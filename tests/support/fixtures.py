@@ -5,24 +5,25 @@ or pytest dies):
 
   samba_ad            DirectoryFixture, kind "ad": Samba AD DC, realm EXAMPLE.TEST, NetBIOS EXAMPLE,
                       ldaps://127.0.0.2:636, ldap://127.0.0.2:389 (simple bind refused there: strong auth).
-                      ~1.1 s (provisioning is cached in ~/.cache/ssobridge-tests; the very first run
-                      provisions for ~10 s). Skipped when samba is not installed or we are not root.
+                      ~0.6-1.1 s (provisioning is cached in ~/.cache/ssobridge-tests; without the
+                      cache ~4 s). Skipped when samba is not installed or we are not root.
   samba_ad_second_dc  DirectoryFixture: a SECOND DC of EXAMPLE.TEST on 127.0.0.4 (ldaps://127.0.0.4:636),
                       the same users, passwords, DNs and groups as samba_ad (its `users` is the same map).
                       Failover tests list it FIRST, [samba_ad_second_dc.ldaps_url, samba_ad.ldaps_url],
                       and stop it: `with samba_ad_second_dc.outage(): ...` stops this DC only, samba_ad
-                      keeps answering (and samba_ad.outage() stops only 127.0.0.2). ~0.5 s, on first use.
+                      keeps answering (and samba_ad.outage() stops only 127.0.0.2). 0.3-0.9 s, on first use.
                       A COPY, NOT A REPLICA: made from samba_ad's databases when first requested (online,
                       samba_ad is not interrupted); changes on one DC never reach the other: lock_out()
                       on one leaves the user unlocked on the other, a new password exists on one only.
-                      Both call themselves DC1 in the rootDSE; only the address differs.
+                      Both call themselves DC1 in the rootDSE; only the address differs. The copy holds
+                      samba_ad's accounts as they are at that moment (tests restore what they change).
   samba_ad_other      DirectoryFixture: a second AD DOMAIN, realm OTHER.TEST, NetBIOS OTHER, UPN suffix
                       other.test, base DC=other,DC=test, ldaps://127.0.0.3:636. Its own Administrator
                       and service account (same names and passwords as in EXAMPLE, other DNs) and its
-                      own people (below). ~0.5 s, on first use (its provisioning is cached too).
+                      own people (below). 0.4-0.9 s, on first use (own provisioning cache entry; ~4 s without).
   openldap            DirectoryFixture, kind "openldap": slapd with ppolicy, suffix dc=example,dc=org,
                       127.0.0.1 on free ports. ~0.1 s. Skipped when slapd is not installed.
-  pki            pki.Pki: our CA (`ca.cert_file` is every fixture's ca_file), the server key pair,
+  pki                 pki.Pki: our CA (`ca.cert_file` is every fixture's ca_file), the server key pair,
                       `wrong_ca` (signed nothing we serve) and `wrong_host` (signed by our CA, valid only
                       for wrong.example.test); `ca.issue(dir, stem, dns_names, ip_addresses)` for more.
   dead_ldap_url       "ldap://127.0.0.1:PORT": connection refused at once.

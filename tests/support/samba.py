@@ -1,7 +1,7 @@
 """Real Samba AD domain controllers for the tests: domain EXAMPLE.TEST (two DCs) and OTHER.TEST.
 
 How one runs (facts in shared/DIRECTORY-TESTING.md):
-- Provisioned with `samba-tool domain provision` (~3.5-10 s) into a cache directory
+- Provisioned with `samba-tool domain provision` (~3.5 s) into a cache directory
   (~/.cache/ssobridge-tests/samba-ad-<hash of Samba version and recipe>/, or $SSOBRIDGE_TEST_CACHE), then
   copied per session (~0.1 s) with the paths in smb.conf rewritten. The recipe includes realm, NetBIOS
   name and address, so each domain has its own cache entry (EXAMPLE.TEST and OTHER.TEST: ~33 MB each).
