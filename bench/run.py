@@ -1,21 +1,23 @@
 """ssobridge benchmarks, in one run against a private OpenLDAP slapd (started here, loopback only).
 
-    .venv/bin/python bench/run.py [--seconds 5] [--wrong-percent 0] [--profile] [--keep]
+    .venv/bin/python bench/run.py [--seconds 5] [--wrong-percent 0] [--no-profile] [--keep]
 
 Measures, through a running `ssobridge serve` (a subprocess, INFO logging as in production) and with the
 SOAP 1.1 requests SmarterTrack sends (keep-alive connections, one per client thread):
 1. Authenticate throughput and latency (p50/p95/p99) at 1 and 16 concurrent clients, next to a raw ldap3
    loop doing the same directory work (the same search as the service account, the same bind as the
    user, with the password policy control) on already-open TLS connections with TCP_NODELAY: the
-   ceiling, and the ratio. For every load: LDAP operations per call (slapd's cn=Monitor) and CPU time
-   per call of each process (ssobridge, slapd, this bench process).
+   ceiling, and the ratio; and the 16 clients spread over two ssobridge processes. For every load: LDAP
+   operations per call (slapd's cn=Monitor) and CPU time per call of each process (ssobridge, slapd,
+   this bench process).
 2. LDAP operations and new connections per Authenticate on a warm pool, counted by slapd (cn=Monitor).
 3. Authenticate latency with the first configured URL dead: refused, and a black hole that accepts TCP
    and never answers (connect_timeout 1 s): the first call, later calls, and 16 first calls at once.
 4. GetCustomFieldOptions and StartTicket latency with cold and warm group caches (the example policy).
 5. GetUserDetails latency with cold and warm card caches; NotifyEventFired throughput at 1 and 8 clients.
-Writes bench/results/latest.json and latest.md. --profile adds where ssobridge's CPU time goes under 1 and
-16 clients (py-spy; raw stacks in bench/results/profile-*-clients.txt, a summary in the results).
+6. Where ssobridge's Python CPU time goes under 1 and 16 clients (py-spy, when installed; raw stacks in
+   bench/results/profile-*-clients.txt, a summary in the results; --no-profile skips it).
+Writes bench/results/latest.json and latest.md.
 """
 
 from __future__ import annotations
@@ -294,18 +296,19 @@ def run_load(threads: int, seconds: float, work, on_start=None, on_stop=None) ->
 class CpuMeter:
     """CPU time (user + system, all threads) of the processes involved, from /proc and getrusage."""
 
-    def __init__(self, pids: dict[str, int | None]):
-        self.pids = {name: pid for name, pid in pids.items() if pid}
+    def __init__(self, pids: dict[str, list[int | None]]):
+        self.pids = {name: [pid for pid in group if pid] for name, group in pids.items()}
         self.ticks = os.sysconf("SC_CLK_TCK")
 
     def snapshot(self) -> dict[str, float]:
         seconds = {}
-        for name, pid in self.pids.items():
+        for name, group in self.pids.items():
             try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                seconds[name] = (int(fields[11]) + int(fields[12])) / self.ticks  # utime, stime
+                for pid in group:
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    seconds[name] = seconds.get(name, 0) + (int(fields[11]) + int(fields[12])) / self.ticks
             except (OSError, IndexError, ValueError):
-                pass
+                seconds.pop(name, None)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         seconds["bench"] = usage.ru_utime + usage.ru_stime
         return seconds
@@ -342,11 +345,13 @@ def pick(logins: list[str], rng: random.Random, wrong_percent: float) -> tuple[s
 
 
 class SoapAuthenticate:
-    def __init__(self, url: str, logins: list[str], wrong_percent: float = 0):
-        self.url, self.logins, self.wrong_percent = url, logins, wrong_percent
+    """Authenticate calls; with several URLs (ssobridge processes), client i talks to URL i mod n."""
+
+    def __init__(self, urls: list[str], logins: list[str], wrong_percent: float = 0):
+        self.urls, self.logins, self.wrong_percent = urls, logins, wrong_percent
 
     def setup(self, index: int) -> Client:
-        client = Client(self.url)
+        client = Client(self.urls[index % len(self.urls)])
         client.authenticate(self.logins[index % len(self.logins)])  # the HTTP connection is warm too
         return client
 
@@ -542,7 +547,7 @@ def profile_server(pid: int, threads: int, seconds: float, work, output: Path) -
     if not Path(py_spy).exists():
         return {"error": "py-spy is not installed (pip install py-spy)"}
     recorder = subprocess.Popen([py_spy, "record", "--pid", str(pid), "--duration", str(int(seconds)),
-                                 "--rate", "250", "--gil", "--format", "raw", "--nonblocking",
+                                 "--rate", "1000", "--gil", "--format", "raw", "--nonblocking",
                                  "--output", str(output)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(0.5)  # py-spy attaches
     load = run_load(threads, seconds - 1, work)
@@ -619,8 +624,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5, help="duration of each load scenario (default 5)")
     parser.add_argument("--wrong-percent", type=float, default=0,
                         help="share of Authenticate calls with a wrong password, in %% (default 0)")
-    parser.add_argument("--profile", action="store_true",
-                        help="also profile ssobridge with py-spy under 1 and 16 clients (~15 s more)")
+    parser.add_argument("--no-profile", dest="profile", action="store_false",
+                        help="skip the py-spy profile of ssobridge under 1 and 16 clients (~15 s)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, configs)")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results",
                         help="where latest.json and latest.md go (default bench/results)")
@@ -648,8 +653,8 @@ def main() -> int:
         search_filter, attributes = ldap_settings(work / "service" / "ssobridge.toml", logins[0])
         results["raw_ldap3_request"] = {"filter": search_filter.replace(logins[0], "<login>"),
                                         "attributes": attributes, "bind_controls": ["ppolicy request"]}
-        cpu = CpuMeter({"ssobridge": service.process.pid, "slapd": slapd_pid(slapd)})
-        soap = SoapAuthenticate(service.url, logins, arguments.wrong_percent)
+        cpu = CpuMeter({"ssobridge": [service.process.pid], "slapd": [slapd_pid(slapd)]})
+        soap = SoapAuthenticate([service.url], logins, arguments.wrong_percent)
         raw = RawLdap(directory, logins, search_filter, attributes, arguments.wrong_percent)
         run_load(16, 1, soap)  # warm-up: both pools filled to 16, code paths hot
         run_load(4, 0.5, raw)
@@ -663,6 +668,18 @@ def main() -> int:
                 "ratio": round(ours["per_second"] / ceiling["per_second"], 3)}
             print(f"bench: Authenticate, {threads} clients: ssobridge {ours['per_second']}/s, "
                   f"raw ldap3 {ceiling['per_second']}/s", file=sys.stderr)
+        # One ssobridge process is one GIL: the same 16 clients spread over two processes show what that costs.
+        second = start_bridge(work / "service2", body)
+        services.append(second)
+        pair = SoapAuthenticate([service.url, second.url], logins, arguments.wrong_percent)
+        run_load(16, 1, pair)
+        two = measure(16, arguments.seconds, pair,
+                      monitor, CpuMeter({"ssobridge": [service.process.pid, second.process.pid],
+                                         "slapd": [slapd_pid(slapd)]}))
+        second.stop()
+        ceiling = results["authenticate"]["16_clients"]["raw_ldap3"]
+        results["authenticate"]["16_clients_2_processes"] = {
+            "ssobridge": two, "ratio": round(two["per_second"] / ceiling["per_second"], 3)}
         results["ldap_operations_per_authenticate"] = operations_per_authenticate(service.url, monitor, logins)
         dead, hole = DeadPort(), BlackHole()
         try:
@@ -740,12 +757,15 @@ def render(r: dict) -> str:
              "| clients | what | calls/s | p50 ms | p95 ms | p99 ms | CPU ms/call | LDAP ops/call (search, bind, "
              "new conn) | ratio |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for row in r["authenticate"].values():
-        for label, m in (("ssobridge", row["ssobridge"]), ("raw ldap3", row["raw_ldap3"])):
+    for key, row in r["authenticate"].items():
+        pairs = [("ssobridge" + (", 2 processes" if "processes" in key else ""), row["ssobridge"])]
+        if "raw_ldap3" in row:
+            pairs.append(("raw ldap3", row["raw_ldap3"]))
+        for label, m in pairs:
             c, ops = m.get("cpu_per_call") or {}, m.get("ldap_per_call")
             cpu = " / ".join(str(c.get(f"{n}_ms", "-")) for n in ("ssobridge", "slapd", "bench"))
             ops_text = f"{ops['searches']}, {ops['binds']}, {ops['connections']}" if ops else "n/a"
-            ratio = row["ratio"] if label == "ssobridge" else ""
+            ratio = row["ratio"] if label.startswith("ssobridge") else ""
             lines.append(f"| {m['threads']} | {label} | {m['per_second']} | {m['p50_ms']} | {m['p95_ms']} | "
                          f"{m['p99_ms']} | {cpu} | {ops_text} | {ratio} |")
     ops = r["ldap_operations_per_authenticate"]
