@@ -49,8 +49,8 @@ import ldap3
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.service import (WEB_SERVICE_PASSWORD, Service, directory_toml, envelope, free_port,  # noqa: E402
-                           toml_string)
+from tests.service import (WEB_SERVICE_PASSWORD, Service, directory_toml, envelope,  # noqa: E402
+                           start_service, toml_string)
 from tests.support.network import BlackHole, DeadPort  # noqa: E402
 from tests.support.pki import create_test_pki  # noqa: E402
 from tests.support.slapd import start_openldap  # noqa: E402
@@ -165,30 +165,7 @@ def slapd_pid(slapd) -> int | None:
 
 def start_bridge(workdir: Path, body: str) -> Service:
     """`python -m ssobridge serve --config FILE`, as an operator runs it (INFO logging, the default)."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    config = workdir / "ssobridge.toml"
-    config.write_text(f'[server]\nlisten = "127.0.0.1:{port}"\n'
-                      f'public_url = "http://sso.example.test:{port}/ExternalProvider.asmx"\n'
-                      f'[smartertrack]\nweb_service_password = {toml_string(WEB_SERVICE_PASSWORD)}\n'
-                      f'[logging]\nlevel = "INFO"\n{body}', encoding="utf-8")
-    log_path = workdir / "ssobridge.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "ssobridge", "serve", "--config", str(config)],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=workdir)
-    service = Service(f"http://127.0.0.1:{port}/ExternalProvider.asmx", process, log_path)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"ssobridge exited with {process.returncode}:\n{service.log()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return service
-        except OSError:
-            time.sleep(0.05)
-    service.stop()
-    raise RuntimeError(f"ssobridge did not listen within 30 s:\n{service.log()}")
+    return start_service(workdir, body, log_level="INFO")
 
 
 def ldap_settings(config_path: Path, login: str) -> tuple[str, list[str]]:
@@ -196,7 +173,7 @@ def ldap_settings(config_path: Path, login: str) -> tuple[str, list[str]]:
     from ssobridge.config import load
     from ssobridge.directory import Directory, parse_login_name
     directory = Directory(load(config_path).directories[0])
-    return directory.user_filter(parse_login_name(login)), list(getattr(directory, "_attributes", ["mail"]))
+    return directory.user_filter(parse_login_name(login)), list(directory.search_attributes)
 
 
 class Client:

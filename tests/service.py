@@ -73,7 +73,7 @@ class Service:
 
 
 def start_service(workdir: Path, body: str, password: str = WEB_SERVICE_PASSWORD, tls=None,
-                  smartertrack: str = "") -> Service:
+                  smartertrack: str = "", log_level: str = "DEBUG") -> Service:
     """Write a config (a [server] and [smartertrack] section are added) and start the service on it.
 
     tls: a key pair (cert_file, key_file) to serve HTTPS with; smartertrack: more lines for [smartertrack].
@@ -87,11 +87,12 @@ def start_service(workdir: Path, body: str, password: str = WEB_SERVICE_PASSWORD
     config.write_text(f'[server]\nlisten = "127.0.0.1:{port}"\n{server}'
                       f'public_url = "{scheme}://sso.example.test:{port}/ExternalProvider.asmx"\n'
                       f'[smartertrack]\nweb_service_password = {toml_string(password)}\n{smartertrack}'
-                      f'[logging]\nlevel = "DEBUG"\n{body}', encoding="utf-8")
+                      f'[logging]\nlevel = "{log_level}"\n{body}', encoding="utf-8")
     log_path = workdir / "ssobridge.log"
-    process = subprocess.Popen([sys.executable, "-m", "ssobridge", "serve", "--config", str(config)],
-                               stdout=subprocess.DEVNULL, stderr=log_path.open("wb"),
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "ssobridge", "serve", "--config", str(config)],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=workdir)
     service = Service(f"{scheme}://127.0.0.1:{port}/ExternalProvider.asmx", process, log_path)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

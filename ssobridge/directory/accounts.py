@@ -280,6 +280,11 @@ class Directory:
     def name(self) -> str:
         return self.settings.name
 
+    @property
+    def search_attributes(self) -> tuple[str, ...]:
+        """What every user search reads: the mappings, the account state, and what providers asked for."""
+        return tuple(self._attributes)
+
     def claims(self, name: LoginName) -> bool:
         """Whether a username typed with this DOMAIN\\ or @suffix belongs here (plain names: see DirectorySet)."""
         if name.domain is not None:
