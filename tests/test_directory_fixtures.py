@@ -16,6 +16,7 @@ from ldap3.utils.dn import parse_dn
 from tests.support.directory import (PPOLICY_OID, PPOLICY_REQUEST, bind_result, bound, connect,
                                      decode_ppolicy_value, empty_password_bind_result, ppolicy_response,
                                      tls_settings)
+from tests.support.network import TEST_NET
 
 OK_USERS = ["jdoe", "no_mail", "non_ascii", "escaped_dn", "nbsp_password", "lockable"]
 
@@ -220,7 +221,7 @@ def test_openldap_outage_and_start(openldap):
 # --- a second DC of EXAMPLE (a copy, not a replica) and a second domain, OTHER --------------------
 
 def test_second_dc_gives_the_same_answer_for_every_user_as_the_first(samba_ad, samba_ad_second_dc):
-    assert (samba_ad_second_dc.host, samba_ad_second_dc.ldaps_url) == ("127.0.0.4", "ldaps://127.0.0.4:636")
+    assert (samba_ad_second_dc.host, samba_ad_second_dc.ldaps_url) == (f"{TEST_NET}.4", f"ldaps://{TEST_NET}.4:636")
     assert samba_ad_second_dc.users == samba_ad.users and samba_ad_second_dc.base_dn == samba_ad.base_dn
 
     def answers(directory):
@@ -276,7 +277,7 @@ def test_second_dc_is_a_copy_not_a_replica(samba_ad, samba_ad_second_dc):
 def test_other_domain_users_bind_by_dn_down_level_name_and_upn(samba_ad_other):
     assert (samba_ad_other.realm, samba_ad_other.netbios_domain, samba_ad_other.upn_suffix) == (
         "OTHER.TEST", "OTHER", "other.test")
-    assert samba_ad_other.ldaps_url == "ldaps://127.0.0.3:636"
+    assert samba_ad_other.ldaps_url == f"ldaps://{TEST_NET}.3:636"
     for key in ("jdoe", "other_only", "lockable"):
         user = samba_ad_other.users[key]
         for name in (user.dn, f"OTHER\\{user.login}", user.upn):

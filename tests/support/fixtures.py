@@ -97,14 +97,14 @@ import socket
 import pytest
 
 from .directory import DirectoryFixture
-from .network import BlackHole, DeadPort
+from .network import TEST_NET, BlackHole, DeadPort
 from .pki import Pki, create_test_pki
 from .samba import start_other_domain, start_samba_ad, start_second_dc, why_samba_cannot_run
 from .slapd import start_openldap, why_slapd_cannot_run
 
-AD_HOST = "127.0.0.2"
-OTHER_DOMAIN_HOST = "127.0.0.3"
-SECOND_DC_HOST = "127.0.0.4"
+AD_HOST = f"{TEST_NET}.2"
+OTHER_DOMAIN_HOST = f"{TEST_NET}.3"
+SECOND_DC_HOST = f"{TEST_NET}.4"
 
 __all__ = [
     "pki", "samba_ad", "samba_ad_second_dc", "samba_ad_other", "openldap", "dead_port", "dead_ldap_url",

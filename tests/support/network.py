@@ -10,8 +10,13 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
+
+# The first three parts of the loopback addresses the AD DCs use (127.0.0.x by default). Samba has no
+# port setting, so two test runs at once on one machine need different ones: SSOBRIDGE_TEST_NET=127.1.0.
+TEST_NET = os.environ.get("SSOBRIDGE_TEST_NET", "127.0.0")
 
 
 class DeadPort:

@@ -22,8 +22,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from .network import TEST_NET
+
 SERVER_DNS_NAMES = ("localhost", "dc1.example.test", "dc2.example.test", "ldap.example.test")
-SERVER_IP_ADDRESSES = tuple(f"127.0.0.{n}" for n in range(1, 10))
+SERVER_IP_ADDRESSES = tuple(dict.fromkeys(f"{net}.{n}" for net in ("127.0.0", TEST_NET) for n in range(1, 10)))
 WRONG_HOST_NAME = "wrong.example.test"
 
 # Generous on both sides: a server may run under faketime days ahead (password expiry tests).

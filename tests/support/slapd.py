@@ -50,6 +50,7 @@ from ldap3.utils.dn import escape_rdn
 from .directory import (PPOLICY_REQUEST, AccountState, DirectoryFixture, DirectoryUser, bind_result, bound,
                         ppolicy_response)
 from .people import GROUPS, NESTED_GROUPS, PEOPLE, Person
+from .network import TEST_NET
 from .pki import Pki
 
 BASE_DN = "dc=example,dc=org"
@@ -74,7 +75,7 @@ LONG_AGO = "20000101000000Z"
 # Lets the rootdn write the operational attributes ppolicy maintains (pwdChangedTime, pwdFailureTime).
 RELAX_RULES = ("1.3.6.1.4.1.4203.666.5.12", True, None)
 
-HOST_NOT_IN_CERTIFICATE = "127.0.0.10"  # pki.SERVER_IP_ADDRESSES ends at 127.0.0.9
+HOST_NOT_IN_CERTIFICATE = f"{TEST_NET}.10"  # pki.SERVER_IP_ADDRESSES ends at 127.0.0.9
 
 MAXIMUM_RUNTIME = int(os.environ.get("SSOBRIDGE_TEST_MAX_RUNTIME", 4 * 3600))  # seconds; a safety net
 MODULE_PATH = Path("/usr/lib/ldap")
