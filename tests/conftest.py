@@ -1,5 +1,6 @@
-"""Shared fixtures: real directory servers and network edge cases (documented in tests/support/fixtures.py)."""
+"""Shared fixtures, all from tests/support: real directory servers and network edge cases (documented in
+tests/support/fixtures.py), ssobridge running on them (tests/support/services.py) and the .NET client."""
 
+from tests.support.dotnet_client import dotnet  # noqa: F401
 from tests.support.fixtures import *  # noqa: F401,F403
-from tests.dotnet_client import dotnet  # noqa: F401,E402
-from tests.test_login import ad_service, ldap_service, site  # noqa: F401,E402
+from tests.support.services import ad_service, ldap_service, site  # noqa: F401

@@ -6,8 +6,7 @@ import os
 import subprocess
 import sys
 
-from tests.service import WEB_SERVICE_PASSWORD, toml_string
-from tests.test_login import MESSAGES, WRONG, ad_config, openldap_config
+from tests.support.services import MESSAGES, WEB_SERVICE_PASSWORD, WRONG, ad_config, openldap_config, toml_string
 
 
 def write_config(tmp_path, body: str):
@@ -123,7 +122,7 @@ def test_config_defaults_to_the_working_directory_or_the_environment(tmp_path, o
 
 
 def test_healthcheck_follows_the_service(tmp_path):
-    from tests.service import start_service
+    from tests.support.services import start_service
     service = start_service(tmp_path, "")
     config = tmp_path / "ssobridge.toml"
     try:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.service import free_port
+from tests.support.services import free_port
 
 
 @pytest.fixture(scope="module")

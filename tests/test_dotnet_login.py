@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.service import WEB_SERVICE_PASSWORD
-from tests.test_login import MESSAGES, WRONG, identity
+from tests.support.services import MESSAGES, WEB_SERVICE_PASSWORD, WRONG, identity
 
 AUTH = f"authPW={WEB_SERVICE_PASSWORD}"
 SOAP_VERSIONS = ["11", "12"]

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from ssobridge.events.delivery import signature
-from tests.service import WEB_SERVICE_PASSWORD, call, free_port, start_service, toml_string
+from tests.support.services import WEB_SERVICE_PASSWORD, call, free_port, start_service, toml_string
 
 AUTH = f"authPW={WEB_SERVICE_PASSWORD}"
 SECRET = "webhook-secret"

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.service import WEB_SERVICE_PASSWORD, directory_toml, start_service
+from tests.support.services import WEB_SERVICE_PASSWORD, directory_toml, start_service
 
 AUTH = f"authPW={WEB_SERVICE_PASSWORD}"
 DISABLED = "Your account is disabled. Contact your IT helpdesk."

@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 from ldap3 import MODIFY_DELETE, MODIFY_REPLACE
 
-from tests.service import WEB_SERVICE_PASSWORD, start_service
 from tests.support.directory import bound
-from tests.test_login import ad_config, openldap_config
+from tests.support.services import WEB_SERVICE_PASSWORD, ad_config, openldap_config, start_service
 
 AUTH = f"authPW={WEB_SERVICE_PASSWORD}"
 EXAMPLE = Path(__file__).parent.parent / "config.example.toml"

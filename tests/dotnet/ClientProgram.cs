@@ -1,5 +1,5 @@
 // Command line around the SmarterTrack proxy (SmarterTrackClient.cs): plays SmarterTrack in the tests.
-// Output is JSON, one object per call; the Python side is tests/dotnet_client.py.
+// Output is JSON, one object per call; the Python side is tests/support/dotnet_client.py.
 //
 //   mono client.exe --url URL --op OP [--soap 11|12] [--var NAME=VALUE]... [--nil-item] [--vars-stdin]
 //                   [--null-list] [--null-inputs] [--repeat N] [--timing] [--timeout MS]

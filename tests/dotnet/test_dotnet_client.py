@@ -25,7 +25,7 @@ from tests.dotnet.replay_server import (
     load_transcript,
     soap_fault,
 )
-from tests.dotnet_client import expect_100_continue_answered, outputs
+from tests.support.dotnet_client import expect_100_continue_answered, outputs
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 NIL = f"{{{XSI}}}nil"

@@ -31,6 +31,17 @@ or pytest dies):
   blackhole_ldap_url  "ldap://127.0.0.1:PORT": the TCP connection is accepted, then nothing is ever sent.
   blackhole_ldaps_url the same port as ldaps://: the TLS handshake never completes.
 
+Fixtures defined elsewhere in tests/support, which tests/conftest.py imports as well:
+
+  ad_service          services.py, module-scoped: ssobridge running on samba_ad (with the ATTRIBUTES mapping).
+  ldap_service        services.py, module-scoped: ssobridge running on openldap (the same mapping).
+  site                services.py: (directory, service), parametrized over ("ad": samba_ad, ad_service)
+                      and ("openldap": openldap, ldap_service).
+  dotnet              dotnet_client.py, session-scoped: the .NET SmarterTrack client under Mono;
+                      skips when Mono is missing.
+  services.py also has what tests use with them: start_service(), ad_config()/openldap_config(),
+  authenticate()/sign_in_cookie(), ok()/fail()/identity(), WRONG and MESSAGES (see its docstring).
+
 DirectoryFixture (directory.py), a frozen dataclass:
   kind, host, ldap_port, ldaps_port, ldap_url, ldaps_url, ca_file, wrong_ca_file, base_dn, users_dn,
   admin_dn, admin_password, service_dn, service_password (read-only bind account), users, groups,

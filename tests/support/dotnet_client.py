@@ -1,4 +1,5 @@
-"""SmarterTrack's side of the wire in tests: the .NET client in tests/dotnet/, run under Mono.
+"""SmarterTrack's side of the wire in tests: the .NET client in tests/dotnet/, run under Mono. Fixture `dotnet`
+(session-scoped; tests/conftest.py imports it), a DotNetClient:
 
     def test_login(dotnet, server_url):
         result = dotnet.call(server_url, "Authenticate", ["authPW=s", "loginUsername=jdoe", "loginPassword=pw"])
@@ -37,7 +38,7 @@ from pathlib import Path
 
 import pytest
 
-DOTNET_DIR = Path(__file__).parent / "dotnet"
+DOTNET_DIR = Path(__file__).parent.parent / "dotnet"
 SOURCES = ("SmarterTrackClient.cs", "ClientProgram.cs")
 REFERENCES = ("System.Web.Services.dll", "System.Xml.dll", "Mono.Security.dll")
 INSTALL_HINT = "apt-get install -y --no-install-recommends mono-mcs libmono-system-web-services4.0-cil"
