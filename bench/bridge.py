@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ssobridge.config import load
 from ssobridge.directory import Directory, parse_login_name
-from tests.service import Service, start_service
+from tests.support.services import Service, start_service
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CONFIG = ROOT / "config.example.toml"

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import ldap3
 
-from tests.service import WEB_SERVICE_PASSWORD, envelope
+from tests.support.services import WEB_SERVICE_PASSWORD, envelope
 
 USERS = 200
 PASSWORD = "Bench-Passw0rd!"

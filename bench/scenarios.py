@@ -18,7 +18,7 @@ from pathlib import Path
 from bench.bridge import ROOT, USER_INFO_AND_EVENTS, directory_table, example_policy, ldap_settings, start_bridge
 from bench.load import (AUTH, Client, CpuMeter, Monitor, NotifyEvent, RawLdap, SoapAuthenticate, latency_summary,
                         measure, percentile, run_load, slapd_pid, timed)
-from tests.service import Service
+from tests.support.services import Service
 from tests.support.network import BlackHole, DeadPort
 
 CLIENT_COUNTS = (1, 16)
