@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 
 from .config import Config
-from .directory import Directory, DirectorySet
+from .directory import DirectorySet
 from .events.delivery import Forwarder
 from .events.store import EventStore
 from .providers import Bridge
@@ -38,8 +38,7 @@ class Runtime:
 def build(config: Config, directories: DirectorySet | None = None) -> Runtime:
     """Everything `serve` runs; `directories` replaces the configured ones (the demo's sample directory)."""
     extra = config.policy.attributes() + (CARD_ATTRIBUTES if config.user_info else ())
-    directories = directories or DirectorySet([Directory(settings, extra_attributes=extra)
-                                               for settings in config.directories])
+    directories = directories or DirectorySet.from_settings(config.directories, extra)
     store = forwarder = events = None
     if config.events is not None:
         store = EventStore(config.events.database)

@@ -7,7 +7,6 @@ what SmarterTrack would get.
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, TextIO
@@ -15,12 +14,10 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
-from ldap3 import BASE, NONE, SUBTREE, Connection, Server, Tls
-from ldap3.core.exceptions import LDAPException
 
 from .config import Config, DirectorySettings
-from .directory import Directory, DirectorySet, DirectoryUnavailable, parse_login_name
-from .directory.connections import Connector, describe_result
+from .directory import DirectorySet, DirectoryUnavailable, parse_login_name
+from .directory.probes import peer_certificate, probe_searches, service_bind_problem
 from .providers.base import Variables
 from .policy import Explanation
 from .providers.login import LoginProvider, LoginTrace
@@ -66,7 +63,7 @@ def check_policy_groups(config: Config, say: Print) -> int:
     names = sorted(config.policy.group_names(), key=str.lower)
     if not names:
         return 0
-    directories = DirectorySet([Directory(settings) for settings in config.directories])
+    directories = DirectorySet.from_settings(config.directories)
     missing = 0
     try:
         for name in names:
@@ -89,42 +86,32 @@ def check_policy_groups(config: Config, say: Print) -> int:
 
 def check_server(settings: DirectorySettings) -> str | None:
     """None when the TLS handshake and the service-account bind work; else what is wrong, in words."""
-    try:
-        connection = Connector(settings).open(bind_as_service=True)
-    except DirectoryUnavailable as e:
-        text = str(e).split(": ", 1)[-1]
-        if "certificate" in text.lower():
-            text += "\n" + explain_certificate(settings)
-        return text
-    connection.unbind()
-    return None
+    problem = service_bind_problem(settings)
+    if problem is None:
+        return None
+    text = problem.split(": ", 1)[-1]
+    if "certificate" in text.lower():
+        text += "\n" + explain_certificate(settings)
+    return text
 
 
 def check_searches(settings: DirectorySettings) -> list[str]:
     """TLS and service bind worked: does base_dn exist, and does user_filter find anyone at all?"""
     lines = ["TLS handshake and certificate OK" if _uses_tls(settings) else "plain LDAP (no TLS!)",
              f"service account {settings.bind_dn} bound"]
-    connection = Connector(settings).open(bind_as_service=True)
-    try:
-        if not connection.search(settings.base_dn, "(objectClass=*)", BASE, attributes=["1.1"]):
-            return lines + [f"PROBLEM: base_dn {settings.base_dn!r} cannot be read: "
-                            f"{describe_result(connection.result)}"]
-        lines.append("base_dn exists")
-        probe = settings.user_filter.replace("{user}", WILDCARD).replace("{upn}", WILDCARD)
-        try:
-            connection.search(settings.base_dn, probe, SUBTREE, attributes=["1.1"], size_limit=3)
-        except LDAPException as e:
-            return lines + [f"PROBLEM: user_filter is not a valid LDAP filter: {e}"]
-        found = [r for r in connection.response or () if r.get("type") == "searchResEntry"]
-        if not found:
-            return lines + [f"PROBLEM: user_filter matches no entry under base_dn, whatever the username "
-                            f"({probe}). Check the objectClass and the attribute names: Active Directory uses "
-                            f"sAMAccountName and userPrincipalName, OpenLDAP usually uid; and check that "
-                            f"base_dn holds the users."]
-        lines.append(f"user_filter finds users (for example {found[0]['dn']})")
-    finally:
-        connection.unbind()
-    return lines
+    probe = settings.user_filter.replace("{user}", WILDCARD).replace("{upn}", WILDCARD)
+    found = probe_searches(settings, probe)
+    if found.base_problem is not None:
+        return lines + [f"PROBLEM: base_dn {settings.base_dn!r} cannot be read: {found.base_problem}"]
+    lines.append("base_dn exists")
+    if found.filter_problem is not None:
+        return lines + [f"PROBLEM: user_filter is not a valid LDAP filter: {found.filter_problem}"]
+    if found.example_dn is None:
+        return lines + [f"PROBLEM: user_filter matches no entry under base_dn, whatever the username "
+                        f"({probe}). Check the objectClass and the attribute names: Active Directory uses "
+                        f"sAMAccountName and userPrincipalName, OpenLDAP usually uid; and check that "
+                        f"base_dn holds the users."]
+    return lines + [f"user_filter finds users (for example {found.example_dn})"]
 
 
 def _uses_tls(settings: DirectorySettings) -> bool:
@@ -134,17 +121,9 @@ def _uses_tls(settings: DirectorySettings) -> bool:
 def explain_certificate(settings: DirectorySettings) -> str:
     """The certificate the server presents, next to what ca_file trusts, so the mismatch is visible."""
     url = urlsplit(settings.urls[0])
-    use_ssl = url.scheme == "ldaps"
-    server = Server(url.hostname, port=url.port or (636 if use_ssl else 389), use_ssl=use_ssl,
-                    tls=Tls(validate=ssl.CERT_NONE), get_info=NONE, connect_timeout=settings.connect_timeout)
     try:
-        connection = Connection(server, receive_timeout=max(1, int(settings.timeout)))
-        connection.open(read_server_info=False)
-        if not use_ssl:
-            connection.start_tls(read_server_info=False)
-        der = connection.socket.getpeercert(binary_form=True)
-        connection.unbind()
-    except (LDAPException, OSError) as e:
+        der = peer_certificate(settings)
+    except DirectoryUnavailable as e:
         return f"(could not fetch the server's certificate to show it: {e})"
     certificate = x509.load_der_x509_certificate(der)
     try:
@@ -181,7 +160,7 @@ def test_login(config: Config, username: str, password: str | None, out: TextIO)
     if not config.directories:
         say("no [[directory]] configured: the login provider is not enabled")
         return 2
-    directories = DirectorySet([Directory(settings) for settings in config.directories])
+    directories = DirectorySet.from_settings(config.directories)
     provider = LoginProvider(directories, config.messages, config.login)
     operation = "GetSignInCookieInfo" if password is None else "Authenticate"
     trace = LoginTrace(operation, username)
@@ -227,8 +206,7 @@ def explain(config: Config, who: str, department: str, location: str, subject: s
     if not config.directories or not config.policy.enabled:
         say("no [[directory]] or no rules ([[department]], [[field]], [[ticket_rule]], [[chat_rule]]) configured")
         return 2
-    directories = DirectorySet([Directory(settings, extra_attributes=config.policy.attributes())
-                                for settings in config.directories])
+    directories = DirectorySet.from_settings(config.directories, config.policy.attributes())
     provider = RequestProvider(directories, config.policy)
     as_email = "@" in who and not any(d.claims(parse_login_name(who)) for d in directories.directories
                                       if parse_login_name(who))

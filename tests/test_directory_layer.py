@@ -132,3 +132,34 @@ def test_ad_users_are_found_by_proxy_addresses(samba_ad):
         bridge_side.close()
         with bound(samba_ad, samba_ad.admin_dn, samba_ad.admin_password) as admin:
             admin.modify(jdoe.dn, {"proxyAddresses": [(MODIFY_DELETE, [])]})
+
+
+def test_a_search_base_that_does_not_exist_is_not_found_not_an_outage(directory):
+    bridge_side = Directory(settings_for(directory))
+    nowhere = Directory(settings_for(directory, base_dn=f"ou=nowhere,{directory.base_dn}",
+                                     group_base_dn=f"ou=nowhere,{directory.base_dn}"))
+    try:
+        assert bridge_side.group_exists(f"cn=no such group,{directory.base_dn}") is False
+        assert bridge_side.group_exists(directory.groups["sales"]) is True
+        assert bridge_side.display_name_of(f"cn=Gone Manager,{directory.users_dn}") == "Gone Manager"
+        assert nowhere.find_user(parse_login_name("jdoe")) is None
+        assert nowhere.group_exists("Sales Team") is False
+    finally:
+        bridge_side.close()
+        nowhere.close()
+
+
+def test_in_an_outage_group_lookups_raise_and_no_name_is_cached(openldap):
+    bridge_side = Directory(settings_for(openldap, connect_timeout=1, timeout=2))
+    manager = openldap.users["jdoe"]
+    try:
+        with openldap.outage():
+            with pytest.raises(DirectoryUnavailable):
+                bridge_side.group_exists(openldap.groups["sales"])
+            with pytest.raises(DirectoryUnavailable):
+                bridge_side.group_exists("Sales Team")
+            with pytest.raises(DirectoryUnavailable):
+                bridge_side.display_name_of(manager.dn)
+        assert bridge_side.display_name_of(manager.dn) == manager.display_name
+    finally:
+        bridge_side.close()

@@ -17,7 +17,7 @@ from ldap3 import MOCK_SYNC, NONE, SIMPLE, Connection, Server
 
 from ..config import (DEFAULT_ATTRIBUTES, DEFAULT_MESSAGES, USER_INFO_FIELDS, Config, DirectorySettings,
                       LoginSettings, ServerSettings, UserInfoSettings, parse_listen)
-from ..directory import Directory, DirectorySet
+from ..directory import DirectorySet
 from ..directory.connections import Connector, bind_service_account
 from ..mapping import Candidate, OutputMapping
 
@@ -106,6 +106,6 @@ def run_demo(listen: str) -> int:
 
     data = sample_data()
     config = demo_config(listen, secrets.token_urlsafe(12), data)
-    settings = config.directories[0]
-    directories = DirectorySet([Directory(settings, SampleDirectoryConnector(settings, data))])
+    directories = DirectorySet.from_settings(config.directories,
+                                             connector=lambda settings: SampleDirectoryConnector(settings, data))
     return run_server(config, banner(config, data), directories)

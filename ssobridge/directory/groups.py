@@ -10,7 +10,18 @@ Groups are never found by listing their members: groups have thousands.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
+from typing import Callable
+
+from cachetools import TTLCache
+from ldap3 import BASE, SUBTREE
+
+from .entries import UserEntry, render_sid
+from .names import escape_filter_value
+
+# (base, scope, filter, attributes) -> entries, as the service account; see flavour.Search.
+Search = Callable[..., list[UserEntry]]
 
 # DN attribute values: RFC 4514 escapes are a backslash and a character, or a backslash and two hex digits.
 _DN_ESCAPE = re.compile(r"\\([0-9a-fA-F]{2}|.)")
@@ -86,3 +97,57 @@ def unescape_dn_value(value: str) -> str:
 def sid_filter_value(sid: bytes) -> str:
     """A binary objectSid as an RFC 4515 filter value: every byte escaped."""
     return "".join(f"\\{byte:02x}" for byte in sid)
+
+
+class TokenGroups:
+    """Active Directory: a user's groups from tokenGroups, SIDs named through a long-lived cache."""
+
+    def __init__(self, search: Search, base: str, cache_seconds: float):
+        self._search = search
+        self._base = base
+        self._names: TTLCache = TTLCache(maxsize=100_000, ttl=cache_seconds)
+        self._lock = threading.Lock()
+
+    def of(self, entry: UserEntry) -> frozenset[Group]:
+        found = self._search(entry.dn, BASE, "(objectClass=*)", ["tokenGroups"])
+        sids = found[0].attributes.get("tokengroups", ()) if found else ()
+        with self._lock:
+            unknown = [sid for sid in sids if sid not in self._names]
+        for start in range(0, len(unknown), 100):
+            self._name(unknown[start:start + 100])
+        with self._lock:
+            return frozenset(self._names.get(sid) or Group("", (), render_sid(sid)) for sid in sids)
+
+    def _name(self, sids: list[bytes]) -> None:
+        search_filter = "(|" + "".join(f"(objectSid={sid_filter_value(sid)})" for sid in sids) + ")"
+        named = {}
+        for group in self._search(self._base, SUBTREE, search_filter, ["sAMAccountName", "cn", "objectSid"]):
+            names = tuple(dict.fromkeys(n for n in (group.first_text("sAMAccountName"), group.first_text("cn")) if n))
+            for sid in group.attributes.get("objectsid", ()):
+                named[sid] = Group(group.dn, names, render_sid(sid))
+        with self._lock:
+            for sid in sids:
+                # A SID with no entry under the base (a builtin or foreign group) is known by its SID.
+                self._names[sid] = named.get(sid) or Group("", (), render_sid(sid))
+
+
+def nested_groups(search: Search, base: str, entry: UserEntry) -> frozenset[Group]:
+    """OpenLDAP: groups naming the user (member, uniqueMember, posixGroup memberUid), then their groups, ..."""
+    found: dict[str, Group] = {}
+    frontier = [entry.dn]
+    uid = entry.first_text("uid")
+    for depth in range(MAX_NESTING):
+        clauses = [f"(member={escape_filter_value(dn)})(uniqueMember={escape_filter_value(dn)})" for dn in frontier]
+        if depth == 0 and uid:
+            clauses.append(f"(&(objectClass=posixGroup)(memberUid={escape_filter_value(uid)}))")
+        new = []
+        for start in range(0, len(clauses), 50):
+            search_filter = "(|" + "".join(clauses[start:start + 50]) + ")"
+            for group in search(base, SUBTREE, search_filter, ["cn"]):
+                if group.dn.lower() not in found:
+                    found[group.dn.lower()] = Group(group.dn, tuple(group.texts("cn")))
+                    new.append(group.dn)
+        if not new:
+            break
+        frontier = new
+    return frozenset(found.values())

@@ -19,6 +19,18 @@ from .base import ProviderResult, Variables, refused
 log = logging.getLogger("ssobridge.login")
 
 UNAVAILABLE = "directory_unavailable"
+# The [messages] key for each account state: what SmarterTrack shows the user.
+MESSAGE_KEYS = {
+    AccountState.OK: "login_ok",
+    AccountState.WRONG_CREDENTIALS: "wrong_credentials",
+    AccountState.DISABLED: "account_disabled",
+    AccountState.LOCKED: "account_locked",
+    AccountState.ACCOUNT_EXPIRED: "account_expired",
+    AccountState.PASSWORD_EXPIRED: "password_expired",
+    AccountState.MUST_CHANGE: "must_change_password",
+    AccountState.LOGON_RESTRICTED: "logon_restricted",
+}
+WRONG = MESSAGE_KEYS[AccountState.WRONG_CREDENTIALS]
 
 
 def identity(directory: Directory, entry: UserEntry) -> list[tuple[str, str]]:
@@ -61,7 +73,7 @@ class LoginProvider:
             # Refused here: an empty password is an anonymous bind to many directories, and AD
             # counts it toward lockout.
             trace.reason = "blank password"
-            return self._finish(trace, AccountState.WRONG_CREDENTIALS.value)
+            return self._finish(trace, WRONG)
         return self._login(trace, lambda directory, entry: directory.verify_password(entry, password.encode("utf-8")))
 
     def sign_in_cookie(self, variables: Variables, trace: LoginTrace | None = None) -> ProviderResult:
@@ -80,35 +92,34 @@ class LoginProvider:
 
     def _login(self, trace: LoginTrace, check: Callable[[Directory, UserEntry], AccountState]) -> ProviderResult:
         started = time.monotonic()
-        wrong = AccountState.WRONG_CREDENTIALS.value
         name = parse_login_name(trace.username)
         if name is None:
             trace.reason = "unusable username"
-            return self._finish(trace, wrong)
+            return self._finish(trace, WRONG)
         trace.directory = directory = self.directories.route(name)
         if directory is None:
             trace.reason = "no directory claims this domain or UPN suffix"
-            return self._finish(trace, wrong)
+            return self._finish(trace, WRONG)
         trace.search_filter = directory.user_filter(name)
         try:
             trace.entry = entry = directory.find_user(name)
             if entry is None:
                 trace.reason = "no such user"
-                return self._finish(trace, wrong)
+                return self._finish(trace, WRONG)
             trace.state = state = check(directory, entry)
         except DirectoryUnavailable as e:
             trace.reason, trace.error = "directory unavailable", str(e)
             return self._finish(trace, UNAVAILABLE)
-        except AmbiguousUser as e:
+        except AmbiguousUser as e:  # the rule: see directory.directory
             trace.reason, trace.error = "user_filter matched several entries", str(e)
-            return self._finish(trace, wrong)
+            return self._finish(trace, WRONG)
         if state is not AccountState.OK:
             trace.reason = state.name.lower()
-            return self._finish(trace, state.value)
+            return self._finish(trace, MESSAGE_KEYS[state])
         log.info("event=login operation=%s outcome=OK user=%r directory=%s server=%s dn=%r ms=%d",
                  trace.operation, trace.username, directory.name, entry.server, entry.dn,
                  (time.monotonic() - started) * 1000)
-        return ProviderResult(True, self.messages[AccountState.OK.value],
+        return ProviderResult(True, self.messages[MESSAGE_KEYS[AccountState.OK]],
                               (("Authentication", "OK"), *identity(directory, entry)))
 
     def _finish(self, trace: LoginTrace, message_key: str) -> ProviderResult:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from ..directory import AmbiguousUser, Directory, DirectorySet, DirectoryUnavailable, UserEntry, parse_login_name
+from ..directory import AmbiguousUser, Directory, DirectorySet, DirectoryUnavailable, UserEntry
 from ..directory.groups import Group
 from ..policy import Explanation, FieldRule, Person, Policy, RequestRule
 from .base import CustomFieldChange, ProviderResult, Variables
@@ -43,23 +43,13 @@ class RequestProvider:
         self.policy = policy
 
     def identify(self, username: str | None, email: str | None) -> Requester:
-        """The requester and their groups; DirectoryUnavailable when a directory could not answer."""
-        if not username and not email:
-            return Requester("")  # an anonymous visitor: not in the directory
-        if username:
-            name = parse_login_name(username)
-            directory = self.directories.route(name) if name else None
-            entry = directory.find_user(name) if directory else None
-            typed = username
-        else:
-            directory, entry, typed = None, None, email or ""
-            for candidate in self.directories.directories:
-                entry = candidate.find_user_by_email(typed)
-                if entry is not None:
-                    directory = candidate
-                    break
-        if entry is None or directory is None:
-            return Requester(typed)
+        """The requester and their groups, found by DirectorySet.find (username, else email).
+        DirectoryUnavailable when a directory could not answer; AmbiguousUser when several entries match."""
+        typed = username or email or ""
+        found = self.directories.find(username=username, email=email) if typed else None
+        if found is None:
+            return Requester(typed)  # an anonymous visitor, or nobody the directory knows
+        directory, entry = found
         return Requester(typed, directory, entry, directory.groups(entry))
 
     def custom_field_options(self, variables: Variables, explanation: Explanation | None = None) -> ProviderResult:
@@ -143,7 +133,12 @@ class RequestProvider:
         username, email = variables.get("loginUsername"), variables.get("emailFrom")
         try:
             requester = self.identify(username, email)
-        except (DirectoryUnavailable, AmbiguousUser) as e:
+        except AmbiguousUser as e:
+            # The one rule for an ambiguous user (see ssobridge.directory.directory): not in the directory.
+            log.error("event=ambiguous_user operation=%s user=%r error=%r", operation, username or email, str(e))
+            explanation.note("directory", False, f"ambiguous ({e}): treated as not in the directory")
+            requester = Requester(username or email or "")
+        except DirectoryUnavailable as e:
             log.error("event=directory_unavailable operation=%s user=%r error=%r policy=%s", operation,
                       username or email, str(e), self.policy.on_directory_unavailable)
             explanation.note("directory", False, f"unavailable ({e}): on_directory_unavailable = "

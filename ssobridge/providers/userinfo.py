@@ -23,7 +23,6 @@ import jinja2
 
 from ..config import UserInfoSettings
 from ..directory import AccountState, AmbiguousUser, Directory, DirectorySet, DirectoryUnavailable, UserEntry
-from ..directory import parse_login_name
 from .base import ProviderResult, Variables
 
 log = logging.getLogger("ssobridge.userinfo")
@@ -94,7 +93,7 @@ class UserInfoProvider:
         future = self._lookup(key, username, email)
         try:
             return self._answer(future.result(timeout=self.settings.latency_budget_ms / 1000).html)
-        except (FutureTimeout, DirectoryUnavailable, AmbiguousUser) as e:
+        except (FutureTimeout, DirectoryUnavailable) as e:
             log.warning("event=user_details_degraded user=%r email=%r reason=%r", username, email,
                         "latency budget exceeded" if isinstance(e, FutureTimeout) else str(e))
         if cached and now - cached.at < self.settings.stale_seconds:
@@ -142,18 +141,13 @@ class UserInfoProvider:
         return _Cached(self.template.render(card=card), card, time.monotonic())
 
     def _find(self, username: str, email: str) -> tuple[Directory | None, UserEntry | None]:
-        name = parse_login_name(username) if username else None
-        if name is not None:
-            directory = self.directories.route(name)
-            entry = directory.find_user(name) if directory else None
-            if entry is not None:
-                return directory, entry
-        if email:
-            for directory in self.directories.directories:
-                entry = directory.find_user_by_email(email)
-                if entry is not None:
-                    return directory, entry
-        return None, None
+        try:
+            found = self.directories.find(username=username or None, email=email or None)
+        except AmbiguousUser as e:
+            # The one rule for an ambiguous user (see ssobridge.directory.directory): not in the directory.
+            log.error("event=ambiguous_user user=%r email=%r error=%r", username, email, str(e))
+            return None, None
+        return found or (None, None)
 
     def card(self, directory: Directory, entry: UserEntry) -> Card:
         fields = []

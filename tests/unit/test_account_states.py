@@ -4,8 +4,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ssobridge.directory.accounts import (AccountState, PasswordPolicy, UserEntry, ad_account_state, ad_bind_state,
-                                          decode_ppolicy_response, ppolicy_account_state, ppolicy_bind_state)
+from ssobridge.directory.activedirectory import ad_account_state, ad_bind_state
+from ssobridge.directory.entries import UserEntry
+from ssobridge.directory.flavour import AccountState
+from ssobridge.directory.openldap import (PasswordPolicy, decode_ppolicy_response, ppolicy_account_state,
+                                         ppolicy_bind_state)
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 

@@ -1,0 +1,237 @@
+"""Finding a user, verifying a password, and reading an account's state, whatever the directory type.
+
+Three kinds of outcome, kept apart: an AccountState (the user's business: OK, wrong password, locked,
+...), DirectoryUnavailable (infrastructure), and exceptions (bugs). "Not found" is an empty result:
+a search base that does not exist (noSuchObject) is "not found" too, never an outage, and an outage is
+never "not found".
+
+An ambiguous user, one the user_filter (or an email address) finds more than once, is AmbiguousUser:
+a configuration problem, decided the same way by every provider. Nobody is let in as either entry:
+login answers FAIL wrong_credentials and logs both DNs at ERROR; the policy providers and the user card
+treat the person as not in the directory, and log both DNs too.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from datetime import datetime, timezone
+from typing import Callable, Iterable
+
+from cachetools import TTLCache
+from ldap3 import BASE, SUBTREE, Connection
+
+from ..config import DirectorySettings
+from .activedirectory import ActiveDirectory
+from .connections import ConnectionPool, Connector, DirectoryUnavailable, describe_result
+from .entries import UserEntry
+from .flavour import AccountState, Flavour
+from .groups import Group, split_unescaped, unescape_dn_value
+from .names import LoginName, escape_filter_value, parse_login_name, user_search_filter
+from .openldap import OpenLDAP
+
+# The config's directory `type` -> its flavour. A new directory type is one module and one line here.
+FLAVOURS: dict[str, type[Flavour]] = {
+    "active_directory": ActiveDirectory,
+    "ldap": OpenLDAP,
+}
+
+NO_SUCH_OBJECT = 32
+SIZE_LIMIT_EXCEEDED = 4
+
+
+class AmbiguousUser(Exception):
+    """The user_filter (or an email address) matched more than one entry: a configuration problem, never a login."""
+
+
+class Directory:
+    """One configured directory: its servers, its service account, and the questions asked of it."""
+
+    def __init__(self, settings: DirectorySettings, connector: Connector | None = None,
+                 extra_attributes: tuple[str, ...] = ()):
+        self.settings = settings
+        self.connector = connector = connector or Connector(settings)
+        self._service = ConnectionPool(connector, bind_as_service=True)
+        self._binds = ConnectionPool(connector, bind_as_service=False)
+        self.flavour: Flavour = FLAVOURS[settings.type](settings, self._search)
+        mapped = {name for mapping in settings.attributes for name in mapping.attributes}
+        self._attributes = sorted({*mapped, *self.flavour.state_attributes, *extra_attributes}, key=str.lower)
+        self._memberships: TTLCache = TTLCache(maxsize=10_000, ttl=settings.membership_cache_seconds)
+        self._display_names: TTLCache = TTLCache(maxsize=10_000, ttl=settings.group_name_cache_seconds)
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def search_attributes(self) -> tuple[str, ...]:
+        """What every user search reads: the mappings, the account state, and what providers asked for."""
+        return tuple(self._attributes)
+
+    def claims(self, name: LoginName) -> bool:
+        """Whether a username typed with this DOMAIN\\ or @suffix belongs here (plain names: see DirectorySet)."""
+        if name.domain is not None:
+            return (self.settings.netbios_domain or "").lower() == name.domain.lower()
+        if name.suffix is not None:
+            return name.suffix.lower() in self.settings.upn_suffixes
+        return False
+
+    def user_filter(self, name: LoginName) -> str:
+        suffixes = self.settings.upn_suffixes
+        return user_search_filter(self.settings.user_filter, name, suffixes[0] if suffixes else None)
+
+    def find_user(self, name: LoginName) -> UserEntry | None:
+        """The one entry the user_filter finds; None for nobody; AmbiguousUser for several."""
+        search_filter = self.user_filter(name)
+        return self._one(search_filter, f"user_filter {search_filter} matches more than one entry")
+
+    def find_user_by_email(self, email: str) -> UserEntry | None:
+        """The one user with this address (the flavour says where addresses are: mail, proxyAddresses)."""
+        search_filter = self.flavour.email_filter(escape_filter_value(email.strip()))
+        return self._one(search_filter, f"several entries have the address {email!r}")
+
+    def _one(self, search_filter: str, ambiguity: str) -> UserEntry | None:
+        entries = self._search(self.settings.base_dn, SUBTREE, search_filter, self._attributes, size_limit=2)
+        if len(entries) > 1:
+            raise AmbiguousUser(f"{ambiguity}: {entries[0].dn!r}, {entries[1].dn!r}")
+        return entries[0] if entries else None
+
+    def verify_password(self, entry: UserEntry, password: bytes) -> AccountState:
+        """Exactly one bind as the user's DN. A network failure here is never retried: a retry could
+        count a wrong password twice toward the account's lockout."""
+        controls = self.flavour.bind_controls()
+
+        def bind(connection: Connection) -> dict:
+            connection.user = entry.dn
+            connection.password = password  # bytes: sent as typed, no SASLprep
+            connection.bind(read_server_info=False, controls=controls)
+            return connection.result or {}
+
+        result = self._binds.run(bind, retry_if_reused=False)
+        state = self.flavour.bind_state(result, entry)
+        if state is None:
+            raise DirectoryUnavailable(f"unexpected bind result {describe_result(result)}")
+        return state
+
+    def account_state(self, entry: UserEntry) -> AccountState:
+        """The account's state read from its attributes, for single sign-on (no password to bind with)."""
+        return self.flavour.account_state(entry, datetime.now(timezone.utc))
+
+    def groups(self, entry: UserEntry) -> frozenset[Group]:
+        """Every group of the user, nested ones (and on AD the primary group) included; cached per user."""
+        key = entry.dn.lower()
+        with self._lock:
+            cached = self._memberships.get(key)
+        if cached is not None:
+            return cached
+        groups = self.flavour.groups(entry)
+        with self._lock:
+            self._memberships[key] = groups
+        return groups
+
+    def group_exists(self, name: str) -> bool:
+        """Whether a group named in the rules (DN, name or SID) is in this directory: for `ssobridge check`.
+        DirectoryUnavailable when the directory cannot say."""
+        if "=" in name and not name.upper().startswith("S-1-"):
+            return bool(self._search(name, BASE, "(objectClass=*)", ["1.1"]))
+        value = escape_filter_value(name)
+        search_filter = f"(objectSid={value})" if name.upper().startswith("S-1-") else self.flavour.group_filter(value)
+        return bool(self._search(self.flavour.group_base, SUBTREE, search_filter, ["1.1"], 1))
+
+    def display_name_of(self, dn: str) -> str:
+        """The displayName (else cn) of another entry, such as a manager; cached like group names.
+        An entry that is gone (a manager who left) is named by its DN's first value; in an outage,
+        DirectoryUnavailable, and nothing is cached."""
+        key = dn.lower()
+        with self._lock:
+            cached = self._display_names.get(key)
+        if cached is not None:
+            return cached
+        found = self._search(dn, BASE, "(objectClass=*)", ["displayName", "cn"])
+        name = (found[0].first_text("displayName") or found[0].first_text("cn")) if found else None
+        name = name or _first_rdn_value(dn)
+        with self._lock:
+            self._display_names[key] = name
+        return name
+
+    def password_expires(self, entry: UserEntry) -> datetime | None:
+        """When the password expires; None for never (or unknown)."""
+        return self.flavour.password_expires(entry)
+
+    def last_logon(self, entry: UserEntry) -> datetime | None:
+        """AD: lastLogonTimestamp (replicated, up to ~14 days behind); OpenLDAP: authTimestamp (lastbind)."""
+        return self.flavour.last_logon(entry)
+
+    def _search(self, base: str, scope: str, search_filter: str, attributes: list[str],
+                size_limit: int = 0) -> list[UserEntry]:
+        """Search as the service account: [] when nothing matches or the base does not exist."""
+        def search(connection: Connection) -> list[UserEntry]:
+            connection.search(base, search_filter, scope, attributes=attributes, size_limit=size_limit,
+                              time_limit=math.ceil(self.settings.timeout))
+            return _entries(connection)
+
+        return self._service.run(search, retry_if_reused=True)
+
+    def close(self) -> None:
+        self._service.close()
+        self._binds.close()
+
+
+def _entries(connection: Connection) -> list[UserEntry]:
+    result = connection.result or {}
+    if result.get("result") == NO_SUCH_OBJECT:
+        return []  # the base is not there: nothing under it, which is not an outage
+    # sizeLimitExceeded: more entries than asked for, which find_user reports as ambiguous.
+    if result.get("result") not in (0, SIZE_LIMIT_EXCEEDED):
+        raise DirectoryUnavailable(f"search refused: {describe_result(result)}")
+    server = f"{'ldaps' if connection.server.ssl else 'ldap'}://{connection.server.host}:{connection.server.port}"
+    return [
+        UserEntry(item["dn"], {k.lower(): tuple(v) for k, v in item.get("raw_attributes", {}).items()}, server)
+        for item in connection.response or ()
+        if item.get("type") == "searchResEntry"
+    ]
+
+
+def _first_rdn_value(dn: str) -> str:
+    return unescape_dn_value(split_unescaped(dn, ",")[0].partition("=")[2].strip())
+
+
+class DirectorySet:
+    """All configured directories, which one answers for a typed username, and the one "find the person" rule."""
+
+    def __init__(self, directories: list[Directory]):
+        self.directories = directories
+        self.default = next((d for d in directories if d.settings.default), directories[0] if directories else None)
+
+    @classmethod
+    def from_settings(cls, settings: Iterable[DirectorySettings], extra_attributes: tuple[str, ...] = (),
+                      connector: Callable[[DirectorySettings], Connector] | None = None) -> DirectorySet:
+        """The directories of a config; `extra_attributes` are read with every user search (policy, card);
+        `connector` replaces the network (the demo's sample directory)."""
+        return cls([Directory(s, connector(s) if connector else None, extra_attributes=extra_attributes)
+                    for s in settings])
+
+    def route(self, name: LoginName) -> Directory | None:
+        """The directory claiming the name's DOMAIN\\ or @suffix; the default one for a plain name."""
+        if name.domain is None and name.suffix is None:
+            return self.default
+        return next((d for d in self.directories if d.claims(name)), None)
+
+    def find(self, username: str | None = None, email: str | None = None) -> tuple[Directory, UserEntry] | None:
+        """The person: by username in the directory it routes to, else by email in each directory in turn.
+        None for nobody; AmbiguousUser or DirectoryUnavailable propagate (neither is "nobody")."""
+        name = parse_login_name(username) if username else None
+        directory = self.route(name) if name else None
+        entry = directory.find_user(name) if directory else None
+        if directory is not None and entry is not None:
+            return directory, entry
+        for directory in self.directories if email else ():
+            entry = directory.find_user_by_email(email)
+            if entry is not None:
+                return directory, entry
+        return None
+
+    def close(self) -> None:
+        for directory in self.directories:
+            directory.close()

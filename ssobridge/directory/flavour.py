@@ -1,0 +1,83 @@
+"""What differs between directory types, behind one small interface.
+
+A Directory asks its Flavour every question whose answer depends on the directory type: which state
+attributes to read, how to bind and read the bind's result, the account's state without a bind, how to
+find someone by email, their groups, and a few dates. Each type is one module (activedirectory.py,
+openldap.py); a new one (389-DS, FreeIPA) is one new module and one line in directory.FLAVOURS.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Mapping, Protocol
+
+from ..config import DirectorySettings
+from .entries import UserEntry
+from .groups import Group
+
+
+class AccountState(enum.Enum):
+    """What the directory says about an account. The login provider maps each to a [messages] key."""
+
+    OK = enum.auto()
+    WRONG_CREDENTIALS = enum.auto()
+    DISABLED = enum.auto()
+    LOCKED = enum.auto()
+    ACCOUNT_EXPIRED = enum.auto()
+    PASSWORD_EXPIRED = enum.auto()
+    MUST_CHANGE = enum.auto()
+    LOGON_RESTRICTED = enum.auto()
+
+
+class Search(Protocol):
+    """A search as the service account: a base that does not exist gives [], an outage DirectoryUnavailable."""
+
+    def __call__(self, base: str, scope: str, search_filter: str, attributes: list[str],
+                 size_limit: int = 0) -> list[UserEntry]: ...
+
+
+class Flavour:
+    """One directory type. Made once per Directory, with the directory's settings and its service search."""
+
+    # Read with every user search, so account_state needs no second search.
+    state_attributes: tuple[str, ...] = ()
+
+    def __init__(self, settings: DirectorySettings, search: Search):
+        self.settings = settings
+        self.search = search
+
+    @property
+    def group_base(self) -> str:
+        return self.settings.group_base_dn or self.settings.base_dn
+
+    def bind_controls(self) -> list | None:
+        """The controls sent with the user's bind (ldap3's (oid, criticality, value) tuples)."""
+        return None
+
+    def bind_state(self, result: Mapping, entry: UserEntry) -> AccountState | None:
+        """The state a bind result reveals; None when the result is not about the credentials."""
+        raise NotImplementedError
+
+    def account_state(self, entry: UserEntry, now: datetime) -> AccountState:
+        """Read from the entry what a bind would reveal, for a sign-on without a password."""
+        raise NotImplementedError
+
+    def email_filter(self, value: str) -> str:
+        """The filter finding a user by address; `value` is already escaped (RFC 4515)."""
+        raise NotImplementedError
+
+    def groups(self, entry: UserEntry) -> frozenset[Group]:
+        """Every group of the user, nested ones included."""
+        raise NotImplementedError
+
+    def group_filter(self, value: str) -> str:
+        """The filter finding a group by name; `value` is already escaped (RFC 4515)."""
+        raise NotImplementedError
+
+    def password_expires(self, entry: UserEntry) -> datetime | None:
+        """When the password expires; None for never (or unknown)."""
+        raise NotImplementedError
+
+    def last_logon(self, entry: UserEntry) -> datetime | None:
+        raise NotImplementedError
