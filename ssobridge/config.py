@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 
 from .mapping import Candidate, OutputMapping
+from .operations import PASSWORD_KEYS
 from .policy import Policy, parse_policy
 
 DIRECTORY_TYPES = ("active_directory", "ldap")
@@ -38,9 +39,6 @@ DEFAULT_ATTRIBUTES = (
     OutputMapping("EmailAddress", (Candidate("mail"), Candidate("userPrincipalName"))),
     OutputMapping("DisplayName", (Candidate("displayName"), Candidate("cn"))),
 )
-
-# [smartertrack.passwords] keys: one per provider tab of SmarterTrack, each with its own password.
-PROVIDER_PASSWORD_KEYS = ("login", "custom_fields", "ticket", "chat", "user_info", "events")
 
 # The Message of each Authentication=FAIL reason; keys are the [messages] keys.
 DEFAULT_MESSAGES = {
@@ -373,7 +371,7 @@ def is_loopback(host: str) -> bool:
 
 def _provider_passwords(t: _Table) -> Mapping[str, str]:
     passwords = {}
-    for key in PROVIDER_PASSWORD_KEYS:
+    for key in PASSWORD_KEYS:
         value = t.text(key)
         if value is not None:
             if not value.strip():
@@ -381,7 +379,7 @@ def _provider_passwords(t: _Table) -> Mapping[str, str]:
             passwords[key] = value
     for name in t.data:
         if name not in t.used:
-            t.problem(name, f"unknown provider; use one of {', '.join(PROVIDER_PASSWORD_KEYS)}")
+            t.problem(name, f"unknown provider; use one of {', '.join(PASSWORD_KEYS)}")
     return MappingProxyType(passwords)
 
 
