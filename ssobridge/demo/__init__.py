@@ -20,6 +20,7 @@ from ..config import (DEFAULT_ATTRIBUTES, DEFAULT_MESSAGES, USER_INFO_FIELDS, Co
 from ..directory import Directory, DirectorySet
 from ..directory.connections import Connector, bind_service_account
 from ..mapping import Candidate, OutputMapping
+from ..serve import run_server
 
 NETBIOS_DOMAIN = "DEMO"
 UPN_SUFFIX = "demo.example"
@@ -102,8 +103,6 @@ def banner(config: Config, data: dict) -> str:
 
 
 def run_demo(listen: str) -> int:
-    from ..cli import run_server
-
     data = sample_data()
     config = demo_config(listen, secrets.token_urlsafe(12), data)
     settings = config.directories[0]
