@@ -1,7 +1,8 @@
 """Directory groups decide who may contact which department, what they are asked, and where tickets land.
 
-The rules are data, read from the config file and checked at start; this module also says whether a
-rule applies to someone (pure logic, no LDAP). The providers in ssobridge/providers/requests.py apply
+The rules are data, read from the config file and checked at start (parsed in
+ssobridge/config/policy_tables.py); this module says whether a rule applies to someone (pure logic,
+no LDAP). The providers in ssobridge/providers/requests.py apply
 them. Written in the config as:
 
     [policy]                     unknown users, directory outages
@@ -19,9 +20,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
-from .mapping import Candidate, OutputMapping
+from .mapping import OutputMapping
 
 EVERYONE = "everyone"
 DIRECTORY_USERS = "directory-users"
@@ -173,155 +174,6 @@ class Policy:
         accesses = [a for d in self.departments for a in (d.tickets, d.chats)]
         accesses += [r.when.groups for r in (*self.fields, *self.ticket_rules, *self.chat_rules)]
         return {n for a in accesses for n in (*a.allow, *a.deny) if n.lower() not in KEYWORDS}
-
-
-# --- parsing ------------------------------------------------------------------------------------------
-
-class _Reader:
-    """Typed reads from one rule table; problems collected as 'key: what is wrong'."""
-
-    def __init__(self, data: Any, key: str, problems: list[str]):
-        self.key, self.problems = key, problems
-        self.data = data if isinstance(data, dict) else {}
-        if not isinstance(data, dict):
-            problems.append(f"{key}: must be a table")
-        self.used: set[str] = set()
-
-    def problem(self, name: str, text: str) -> None:
-        self.problems.append(f"{self.key}.{name}: {text}")
-
-    def get(self, name: str, kind, default=None):
-        self.used.add(name)
-        value = self.data.get(name, default)
-        if value is not default and not isinstance(value, kind):
-            self.problem(name, f"has the wrong type ({type(value).__name__})")
-            return default
-        return value
-
-    def names(self, name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
-        value = self.get(name, (list, str), None)
-        if value is None:
-            return default
-        value = [value] if isinstance(value, str) else value
-        if not all(isinstance(v, str) and v.strip() for v in value):
-            self.problem(name, "must be a list of names")
-            return default
-        return tuple(v.strip() for v in value)
-
-    def done(self) -> None:
-        for name in self.data:
-            if name not in self.used:
-                self.problem(name, "unknown key (misspelt?)")
-
-
-def parse_policy(raw: dict, problems: list[str]) -> Policy:
-    settings = _Reader(raw.get("policy", {}), "policy", problems)
-    unknown = settings.get("unknown_users", str, "apply_rules")
-    if unknown not in ("apply_rules", "refuse"):
-        settings.problem("unknown_users", 'must be "apply_rules" or "refuse"')
-    outage = settings.get("on_directory_unavailable", str, "refuse")
-    if outage not in ("refuse", "allow"):
-        settings.problem("on_directory_unavailable", 'must be "refuse" (fail closed) or "allow" (fail open)')
-    defaults = Policy()
-    policy = Policy(
-        unknown_users=unknown,
-        unknown_message=settings.get("unknown_message", str, defaults.unknown_message),
-        on_directory_unavailable=outage,
-        unavailable_message=settings.get("unavailable_message", str, defaults.unavailable_message),
-        refused_message=settings.get("refused_message", str, defaults.refused_message),
-        departments=tuple(_department(_Reader(d, f"department[{i}]", problems), defaults.refused_message)
-                          for i, d in enumerate(_list(raw, "department", problems))),
-        fields=tuple(_field(_Reader(d, f"field[{i}]", problems)) for i, d in enumerate(_list(raw, "field", problems))),
-        ticket_rules=tuple(_request_rule(_Reader(d, f"ticket_rule[{i}]", problems), tickets=True)
-                           for i, d in enumerate(_list(raw, "ticket_rule", problems))),
-        chat_rules=tuple(_request_rule(_Reader(d, f"chat_rule[{i}]", problems), tickets=False)
-                         for i, d in enumerate(_list(raw, "chat_rule", problems))),
-    )
-    settings.done()
-    problems.extend(policy_contradictions(policy))
-    return policy
-
-
-def _list(raw: dict, name: str, problems: list[str]) -> list:
-    value = raw.get(name, [])
-    if not isinstance(value, list):
-        problems.append(f"{name}: write it as [[{name}]] tables")
-        return []
-    return value
-
-
-def _access(r: _Reader, allow_key: str, deny_key: str) -> Access:
-    return Access(allow=r.names(allow_key, (EVERYONE,)), deny=r.names(deny_key))
-
-
-def _department(r: _Reader, default_message: str) -> DepartmentRule:
-    name = r.get("name", str, "")
-    if not name.strip():
-        r.problem("name", 'is required: a SmarterTrack department name, or "*" for all others')
-    rule = DepartmentRule(name=name.strip(), tickets=_access(r, "tickets", "tickets_deny"),
-                          chats=_access(r, "chats", "chats_deny"), message=r.get("message", str, default_message))
-    r.done()
-    return rule
-
-
-def _conditions(r: _Reader, subject_allowed: bool = True) -> Conditions:
-    locations = tuple(location.upper() for location in r.names("locations", LOCATIONS))
-    for location in locations:
-        if location not in LOCATIONS:
-            r.problem("locations", f"{location!r} is not PRE or REGULAR")
-    fields = r.get("when_fields", dict, {})
-    if not all(isinstance(v, str) for v in fields.values()):
-        r.problem("when_fields", 'must be a table of field = "value"')
-        fields = {}
-    words = r.names("subject_words") if subject_allowed else ()
-    return Conditions(departments=r.names("departments"), groups=_access(r, "groups", "groups_deny"),
-                      subject_words=words, fields=tuple(fields.items()), locations=locations)
-
-
-def _field(r: _Reader) -> FieldRule:
-    name = r.get("name", str, "")
-    if not name.strip():
-        r.problem("name", "is required: the SmarterTrack custom field name")
-    pattern = r.get("options_from_groups", str)
-    compiled = None
-    if pattern is not None:
-        try:
-            compiled = re.compile(pattern, re.IGNORECASE)
-        except re.error as e:
-            r.problem("options_from_groups", f"is not a valid regular expression: {e}")
-    options = r.names("options", None) if "options" in r.data else None
-    rule = FieldRule(field=name.strip(), when=_conditions(r, subject_allowed=False),
-                     visible=r.get("visible", bool), required=r.get("required", bool),
-                     first_step=r.get("first_step", bool), options=options, options_from_groups=compiled,
-                     options_from_attribute=r.get("options_from_attribute", str), label=r.key)
-    if sum(x is not None for x in (options, compiled, rule.options_from_attribute)) > 1:
-        r.problem("options", "give only one of options, options_from_groups, options_from_attribute")
-    r.done()
-    return rule
-
-
-def _request_rule(r: _Reader, tickets: bool) -> RequestRule:
-    when = _conditions(r, subject_allowed=tickets)
-    set_fields = []
-    for name, value in r.get("set", dict, {}).items():
-        candidates = [value] if isinstance(value, str) else value
-        if not name.startswith("cf_") or not isinstance(candidates, list) or not candidates:
-            r.problem("set", f'{name!r}: use "cf_<Field>" = "attribute" (or a list, or a "{{template}}")')
-            continue
-        mapping = OutputMapping(name, tuple(Candidate(c) for c in candidates))
-        for candidate in mapping.candidates:
-            if candidate.problem():
-                r.problem("set", candidate.problem())
-        set_fields.append(mapping)
-    rule = RequestRule(when=when, refuse=r.get("refuse", bool, False), message=r.get("message", str),
-                       department=r.get("department", str), group=r.get("group", str) if tickets else None,
-                       set_fields=tuple(set_fields), label=r.key)
-    if rule.refuse and (rule.department or rule.group or rule.set_fields):
-        r.problem("refuse", "a refusing rule cannot also re-route or set fields")
-    if not (rule.refuse or rule.department or rule.group or rule.set_fields):
-        r.problem("refuse", "the rule does nothing: give refuse, department, group or set")
-    r.done()
-    return rule
 
 
 def policy_contradictions(policy: Policy) -> list[str]:

@@ -8,18 +8,16 @@ directory; see docs/ for connecting one.
 from __future__ import annotations
 
 import json
-import re
 import secrets
 from importlib import resources
-from types import MappingProxyType
 
 from ldap3 import MOCK_SYNC, NONE, SIMPLE, Connection, Server
 
-from ..config import (DEFAULT_ATTRIBUTES, DEFAULT_MESSAGES, USER_INFO_FIELDS, Config, DirectorySettings,
-                      LoginSettings, ServerSettings, UserInfoSettings, parse_listen)
+from ..config import DEFAULT_ATTRIBUTES, Config, DirectorySettings, ServerSettings, UserInfoSettings, parse_listen
 from ..directory import DirectorySet
 from ..directory.connections import Connector, bind_service_account
 from ..mapping import Candidate, OutputMapping
+from ..serve import run_server
 
 NETBIOS_DOMAIN = "DEMO"
 UPN_SUFFIX = "demo.example"
@@ -59,21 +57,15 @@ def demo_config(listen: str, password: str, data: dict) -> Config:
     )
     directory = DirectorySettings(
         name="sample", type="ldap", urls=("ldap://sample-directory",), base_dn=data["base_dn"],
-        bind_dn=data["service"]["dn"], bind_password=data["service"]["password"], ca_file=None, start_tls=False,
-        allow_plaintext=True, connect_timeout=1, timeout=1, netbios_domain=NETBIOS_DOMAIN,
-        upn_suffixes=(UPN_SUFFIX,), user_filter="(&(objectClass=inetOrgPerson)(|(uid={user})(mail={upn})))",
-        default=True, retry_down_after=1, ppolicy_default_dn=None, group_base_dn=None, membership_cache_seconds=60,
-        group_name_cache_seconds=60, attributes=attributes)
-    server = ServerSettings(host=host, port=port, public_url=f"http://{listen}/ExternalProvider.asmx",
-                            max_body_bytes=1024 * 1024, max_variables=1000, threads=8, tls_cert=None, tls_key=None,
+        bind_dn=data["service"]["dn"], bind_password=data["service"]["password"], allow_plaintext=True,
+        connect_timeout=1, timeout=1, netbios_domain=NETBIOS_DOMAIN, upn_suffixes=(UPN_SUFFIX,),
+        user_filter="(&(objectClass=inetOrgPerson)(|(uid={user})(mail={upn})))", default=True, retry_down_after=1,
+        membership_cache_seconds=60, group_name_cache_seconds=60, attributes=attributes)
+    server = ServerSettings(host=host, port=port, public_url=f"http://{listen}/ExternalProvider.asmx", threads=8,
                             allow_plaintext_http=True)
-    user_info = UserInfoSettings(fields=USER_INFO_FIELDS, groups_pattern=re.compile(".*"), template=None,
-                                 date_format="%Y-%m-%d %H:%M", time_zone="UTC", cache_seconds=60, stale_seconds=3600,
-                                 latency_budget_ms=800, photo_max_bytes=100_000,
-                                 unavailable_notice="Directory information is not available right now.")
-    return Config(server=server, web_service_password=password, provider_passwords=MappingProxyType({}),
-                  directories=(directory,), attributes=attributes, messages=MappingProxyType(dict(DEFAULT_MESSAGES)),
-                  login=LoginSettings(False, False), log_level="INFO", source="(demo)", user_info=user_info)
+    user_info = UserInfoSettings(cache_seconds=60, stale_seconds=3600)
+    return Config(server=server, web_service_password=password, source="(demo)", directories=(directory,),
+                  attributes=attributes, user_info=user_info)
 
 
 def banner(config: Config, data: dict) -> str:
@@ -102,8 +94,6 @@ def banner(config: Config, data: dict) -> str:
 
 
 def run_demo(listen: str) -> int:
-    from ..cli import run_server
-
     data = sample_data()
     config = demo_config(listen, secrets.token_urlsafe(12), data)
     directories = DirectorySet.from_settings(config.directories,

@@ -17,7 +17,7 @@ from typing import Callable, Iterable
 from lxml import etree
 from spyne.server.wsgi import WsgiApplication
 
-from ..providers import OPERATIONS
+from ..operations import OPERATIONS
 from .soap import NS, make_applications
 
 log = logging.getLogger("ssobridge.http")

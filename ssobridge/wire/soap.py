@@ -16,6 +16,7 @@ from spyne import Application, Array, Boolean, ComplexModel, Fault, ServiceBase,
 from spyne import const as spyne_const
 from spyne.protocol.soap import Soap11, Soap12
 
+from ..operations import OPERATIONS
 from ..providers import Bridge
 from ..providers.base import CustomFieldChange, ProviderResult
 
@@ -69,7 +70,8 @@ ExternalUserInfoProviderResult = _result(
     "ExternalUserInfoProviderResult", ("UserInfoHtml", Unicode), ("OutputVariables", ArrayOfString))
 ExternalEventProviderResult = _result("ExternalEventProviderResult")
 
-# Each operation's request and result types, as the SmarterTrack.Connector interfaces declare them.
+# Each operation's request and result types, as the SmarterTrack.Connector interfaces declare them;
+# the operations themselves are those of ssobridge/operations.py (checked just below).
 OPERATION_TYPES = {
     "Authenticate": (ExternalLoginProviderInputs, ExternalLoginProviderResult),
     "GetSignInCookieInfo": (ExternalLoginProviderInputs, ExternalLoginProviderResult),
@@ -79,6 +81,9 @@ OPERATION_TYPES = {
     "GetUserDetails": (ExternalUserInfoProviderInputs, ExternalUserInfoProviderResult),
     "NotifyEventFired": (ExternalEventProviderInputs, ExternalEventProviderResult),
 }
+if set(OPERATION_TYPES) != set(OPERATIONS):
+    raise ImportError(f"wire/soap.py and operations.py disagree on the operations: "
+                      f"{sorted(set(OPERATION_TYPES) ^ set(OPERATIONS))}")
 
 # Characters XML 1.0 does not allow; spyne would write them and .NET would reject the whole answer.
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

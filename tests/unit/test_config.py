@@ -165,3 +165,44 @@ def test_provider_passwords_are_checked(tmp_path):
         "smartertrack.passwords.ticket: must not be empty (leave it out to use web_service_password)",
         "smartertrack.passwords.logins: unknown provider; use one of login, custom_fields, ticket, chat, "
         "user_info, events"]
+
+
+def test_an_unknown_key_suggests_the_closest_known_one(tmp_path):
+    text = VALID.replace("${ST_PASSWORD}", "x").replace("${BIND_PASSWORD}", "y")
+    text = text.replace("upn_suffixes", "upn_sufixes").replace("[server]", "[sever]\n[server]")
+    text += '[[field]]\nname = "Region"\noptions_from_group = "^region-(.*)$"\n'
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, text))
+    assert error.value.problems == [
+        "directory[0].upn_sufixes: unknown key; did you mean upn_suffixes?",
+        "field[0].options_from_group: unknown key; did you mean options_from_groups?",
+        "(top level).sever: unknown key; did you mean server?",
+    ]
+
+
+def test_an_unknown_key_with_no_close_match_is_named_plainly(tmp_path):
+    text = VALID.replace("${ST_PASSWORD}", "x").replace("${BIND_PASSWORD}", "y")
+    text = text.replace('netbios_domain', 'frobnicate = 1\nnetbios_domain')
+    text += '[policy]\nzzz = true\n'
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, text))
+    assert error.value.problems == ["directory[0].frobnicate: unknown key (misspelt?)",
+                                    "policy.zzz: unknown key (misspelt?)"]
+
+
+def test_policy_tables_share_the_typed_reads(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, SERVER_BASE + '[policy]\nunknown_message = 5\n'
+                                           '[[department]]\nname = "Sales"\ntickets = [""]\n'))
+    assert error.value.problems == ["policy.unknown_message: must be a string, not 5",
+                                    "department[0].tickets: must be a list of names"]
+
+
+def test_defaults_come_from_the_settings_dataclasses(tmp_path):
+    from ssobridge.config import DirectorySettings, UserInfoSettings, defaults
+    config = load(write(tmp_path, VALID.replace("${ST_PASSWORD}", "x").replace("${BIND_PASSWORD}", "y")
+                        + "[user_info]\n"))
+    directory_defaults = {k: v for k, v in defaults(DirectorySettings).items() if k != "attributes"}
+    assert {name: getattr(config.directories[0], name) for name in directory_defaults} == {
+        **directory_defaults, "upn_suffixes": ("example.test",), "netbios_domain": "EXAMPLE"}
+    assert config.user_info == UserInfoSettings()

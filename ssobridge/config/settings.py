@@ -1,0 +1,183 @@
+"""The settings: frozen dataclasses, each field with its default and a one-line comment.
+
+The type is the documentation (config.example.toml mirrors it), and the parser takes every default from
+here, so code and tests that build settings pass only what differs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import MISSING, dataclass, field, fields
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from ..mapping import Candidate, OutputMapping
+from ..policy import Policy
+
+DIRECTORY_TYPES = ("active_directory", "ldap")
+
+DEFAULT_USER_FILTERS = {
+    "active_directory": "(&(objectCategory=person)(objectClass=user)"
+    "(|(sAMAccountName={user})(userPrincipalName={upn})))",
+    "ldap": "(&(objectClass=inetOrgPerson)(uid={user}))",
+}
+
+# SmarterTrack output variable -> directory attributes tried in order; the first non-empty wins.
+DEFAULT_ATTRIBUTES = (
+    OutputMapping("EmailAddress", (Candidate("mail"), Candidate("userPrincipalName"))),
+    OutputMapping("DisplayName", (Candidate("displayName"), Candidate("cn"))),
+)
+
+# The Message of each Authentication=FAIL reason; keys are the [messages] keys.
+DEFAULT_MESSAGES = MappingProxyType({
+    "wrong_credentials": "Wrong username or password.",
+    "account_disabled": "Your account is disabled. Contact your IT helpdesk.",
+    "account_locked": "Your account is locked. Try again later or contact your IT helpdesk.",
+    "account_expired": "Your account has expired. Contact your IT helpdesk.",
+    "password_expired": "Your password has expired. Change it, then sign in again.",
+    "must_change_password": "You must change your password before signing in.",
+    "logon_restricted": "Your account may not sign in at this time or from here. Contact your IT helpdesk.",
+    "directory_unavailable": "The directory is unavailable. Please try again in a few minutes.",
+    "login_ok": "Login Successful",
+})
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+SINK_TYPES = ("jsonl", "webhook", "syslog")
+SYSLOG_FACILITIES = {"user": 1, "daemon": 3, "auth": 4, "local0": 16, "local1": 17, "local2": 18, "local3": 19,
+                     "local4": 20, "local5": 21, "local6": 22, "local7": 23}
+
+USER_INFO_FIELDS = ("display_name", "title", "department", "company", "email", "phone", "mobile", "office",
+                    "manager", "account_state", "password_expires", "last_logon", "groups", "photo")
+
+
+def defaults(settings: type) -> Mapping[str, Any]:
+    """Field name -> default of a settings dataclass (fields without a default are left out)."""
+    values = {}
+    for f in fields(settings):
+        if f.default is not MISSING:
+            values[f.name] = f.default
+        elif f.default_factory is not MISSING:
+            values[f.name] = f.default_factory()
+    return MappingProxyType(values)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerSettings:
+    public_url: str  # the Web Service URL SmarterTrack is given; default from listen and TLS
+    host: str = "127.0.0.1"  # [server] listen = "host:port"
+    port: int = 8290
+    max_body_bytes: int = 1024 * 1024  # larger requests are refused before parsing
+    max_variables: int = 1000  # more InputVariables are refused
+    threads: int = 16  # requests served at once
+    tls_cert: str | None = None  # PEM files; without them, plain HTTP (loopback or allow_plaintext_http)
+    tls_key: str | None = None
+    allow_plaintext_http: bool = False  # plain HTTP beyond loopback, behind a TLS proxy
+
+    @property
+    def is_loopback(self) -> bool:
+        return is_loopback(self.host)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DirectorySettings:
+    name: str  # named in logs and messages; default directory1, directory2, ...
+    type: str  # "active_directory" | "ldap"
+    urls: tuple[str, ...]  # servers tried in order: ldaps://, or ldap:// with start_tls
+    base_dn: str  # where users are searched
+    bind_dn: str  # the service account that searches
+    bind_password: str = field(repr=False)
+    user_filter: str  # {user} and {upn} filled in, escaped; default DEFAULT_USER_FILTERS[type]
+    ca_file: str | None = None  # PEM CAs trusted for the servers' certificates; None: the system store
+    start_tls: bool = False  # upgrade ldap:// URLs to TLS
+    allow_plaintext: bool = False  # ldap:// without TLS (passwords in clear text; not recommended)
+    connect_timeout: float = 5.0  # seconds to reach a server
+    timeout: float = 10.0  # seconds for one LDAP operation
+    netbios_domain: str | None = None  # DOMAIN\user names this directory (upper case)
+    upn_suffixes: tuple[str, ...] = ()  # user@suffix names this directory (lower case, no @)
+    default: bool = False  # bare usernames go here first
+    retry_down_after: float = 30.0  # seconds a server that failed is skipped
+    ppolicy_default_dn: str | None = None  # OpenLDAP: the default password policy entry
+    group_base_dn: str | None = None  # where groups are searched; None: base_dn
+    membership_cache_seconds: float = 300.0  # a user's groups are cached this long
+    group_name_cache_seconds: float = 3600.0  # AD group SID -> name, cached longer: group names rarely change
+    attributes: tuple[OutputMapping, ...] = DEFAULT_ATTRIBUTES  # [attributes] under [directory.attributes]
+
+    @property
+    def is_active_directory(self) -> bool:
+        return self.type == "active_directory"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoginSettings:
+    # GetSignInCookieInfo has no password to check, so these account states are read, not bound:
+    # a single sign-on for a user who must change (or has an expired) password is refused unless allowed.
+    sso_allow_must_change: bool = False
+    sso_allow_password_expired: bool = False
+
+
+@dataclass(frozen=True)
+class SinkSettings:
+    name: str  # named in logs and `ssobridge events`; default <type><n>
+    type: str  # "jsonl" | "webhook" | "syslog"
+    event_types: tuple[str, ...] = ()  # IDs or names; empty: every event
+    path: str | None = None  # jsonl
+    url: str | None = None  # webhook
+    secret: str | None = field(default=None, repr=False)  # webhook: HMAC-SHA256 key of the signature header
+    timeout: float = 10.0  # webhook
+    address: str | None = None  # syslog: "host:port" (UDP) or a unix socket such as /dev/log
+    facility: int = SYSLOG_FACILITIES["local0"]  # syslog
+
+    def wants(self, event_type: str, event_name: str) -> bool:
+        return not self.event_types or any(t == event_type or t.lower() == event_name.lower()
+                                           for t in self.event_types)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventSettings:
+    database: str = "ssobridge-events.db"  # the SQLite outbox, beside the config file unless absolute
+    sinks: tuple[SinkSettings, ...] = ()  # where events are delivered
+    max_attempts: int = 10  # deliveries tried before an event is dead for that sink
+    retry_initial_seconds: float = 2.0  # first wait before a retry, doubled each time
+    retry_max_seconds: float = 600.0  # the longest wait between retries
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserInfoSettings:
+    fields: tuple[str, ...] = USER_INFO_FIELDS  # which lines the card shows, in this order
+    groups_pattern: re.Pattern = re.compile(".*", re.IGNORECASE)  # the user's groups shown: names matching
+    template: str | None = None  # an operator's Jinja2 template file; None: the one shipped
+    date_format: str = "%Y-%m-%d %H:%M"  # strftime, for password expiry and last logon
+    time_zone: str = "UTC"  # dates are shown in this zone
+    cache_seconds: float = 300.0  # a card is fresh this long
+    stale_seconds: float = 86400.0  # an older card is still shown this long when the directory cannot answer
+    latency_budget_ms: float = 800.0  # GetUserDetails answers within this, with a notice if it must
+    photo_max_bytes: int = 100_000  # larger photos are left out
+    unavailable_notice: str = "Directory information is not available right now."  # when nothing is known
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    server: ServerSettings
+    web_service_password: str = field(repr=False)  # authPW of every provider without its own password
+    source: str  # the config file, as named in messages
+    # provider key ([smartertrack.passwords], see operations.py) -> its own password
+    provider_passwords: Mapping[str, str] = field(repr=False, default_factory=lambda: MappingProxyType({}))
+    directories: tuple[DirectorySettings, ...] = ()  # [[directory]], in order
+    attributes: tuple[OutputMapping, ...] = DEFAULT_ATTRIBUTES  # [attributes]: output variable -> attributes
+    messages: Mapping[str, str] = field(default_factory=lambda: DEFAULT_MESSAGES)  # [messages]: FAIL texts
+    login: LoginSettings = LoginSettings()  # [login]
+    log_level: str = "INFO"  # one of LOG_LEVELS
+    policy: Policy = Policy()  # [policy] and the rule tables
+    events: EventSettings | None = None  # None: the event provider is not enabled
+    user_info: UserInfoSettings | None = None  # None: the user information provider is not enabled
