@@ -30,7 +30,7 @@ def load(path: str | os.PathLike) -> Config:
 def _build(raw: dict, source: str, problems: list[str]) -> Config:
     folder = Path(source).parent
     top = Table(raw, "(top level)", problems, Config)
-    server = server_table(Table(top.get("server", dict, {}), "server", problems, ServerSettings))
+    server = server_table(Table(top.get("server", dict, {}), "server", problems, ServerSettings), folder)
     smartertrack = Table(top.get("smartertrack", dict, {}), "smartertrack", problems)
     password = smartertrack.text("web_service_password", required=True) or ""
     provider_passwords = _provider_passwords(

@@ -15,7 +15,7 @@ _SERVER = defaults(ServerSettings)
 DEFAULT_LISTEN = f"{_SERVER['host']}:{_SERVER['port']}"
 
 
-def server_table(t: Table) -> ServerSettings:
+def server_table(t: Table, folder: Path) -> ServerSettings:
     listen = t.text_or_default("listen", DEFAULT_LISTEN)
     host, port = parse_listen(listen, t)
     tls_cert, tls_key = t.text("tls_cert"), t.text("tls_key")
@@ -39,6 +39,7 @@ def server_table(t: Table) -> ServerSettings:
         max_variables=t.positive("max_variables", int),
         threads=t.positive("threads", int),
         tls_cert=tls_cert, tls_key=tls_key, allow_plaintext_http=allow_plaintext_http,
+        data_dir=str(folder / (t.text("data_dir") or "")),
     )
     t.reject_unknown()
     return settings

@@ -83,6 +83,7 @@ class ServerSettings:
     tls_cert: str | None = None  # PEM files; without them, plain HTTP (loopback or allow_plaintext_http)
     tls_key: str | None = None
     allow_plaintext_http: bool = False  # plain HTTP beyond loopback, behind a TLS proxy
+    data_dir: str = ""  # state shared by every worker and command (lockout shield, guards); default: beside the config
 
     @property
     def is_loopback(self) -> bool:
