@@ -21,7 +21,7 @@ from .directory.probes import peer_certificate, probe_searches, service_bind_pro
 from .providers.base import Variables
 from .policy import Explanation
 from .providers.login import LoginProvider, LoginTrace
-from .providers.requests import RequestProvider
+from .providers.requests import Lookup, RequestProvider
 
 # The user_filter with a wildcard for the name: does it match anyone at all?
 WILDCARD = "*"
@@ -221,6 +221,11 @@ def explain(config: Config, who: str, department: str, location: str, subject: s
     say(f"{'email' if as_email else 'username'}: {who!r}, department {department!r}, location {location}"
         + (f", subject {subject!r}" if subject else "") + "".join(f", cf_{n}={v!r}" for n, v in fields))
     try:
+        requester = provider.identify(None if as_email else who, who if as_email else None)
+        say(f"{requester.lookup.value}: {requester.describe()}")
+        if requester.lookup is Lookup.OUTAGE:
+            say(f"on_directory_unavailable = {config.policy.on_directory_unavailable}: every request is "
+                f"{'allowed' if requester.outage_allows else 'refused'} without checks")
         for operation, handler, extra in calls:
             explanation = Explanation()
             result = handler(Variables.from_pairs(pairs + extra), explanation)

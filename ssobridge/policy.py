@@ -5,7 +5,7 @@ ssobridge/config/policy_tables.py); this module says whether a rule applies to s
 no LDAP). The providers in ssobridge/providers/requests.py apply
 them. Written in the config as:
 
-    [policy]                     unknown users, directory outages
+    [policy]                     unknown users, inactive accounts, directory outages
     [[department]]               who may start tickets and chats in a department ("*" = any other)
     [[field]]                    custom fields: visible, required, list options, first step
     [[ticket_rule]]              StartTicket: refuse, re-route, set cf_ fields; first match wins
@@ -29,7 +29,16 @@ DIRECTORY_USERS = "directory-users"
 NOT_IN_DIRECTORY = "not-in-directory"
 KEYWORDS = (EVERYONE, DIRECTORY_USERS, NOT_IN_DIRECTORY)
 LOCATIONS = ("PRE", "REGULAR")
+# How the config may name the two pages: the vendor's document calls the compose page both REGULAR and NORMAL.
+LOCATION_NAMES = {"PRE": "PRE", "REGULAR": "REGULAR", "NORMAL": "REGULAR"}
+INACTIVE_ACCOUNTS = ("as_unknown", "as_member")
 ANY_DEPARTMENT = "*"
+
+
+def page(location: str | None) -> str:
+    """The page SmarterTrack asks about: PRE (the first step), else the compose page (REGULAR, NORMAL, or
+    anything else: the vendor names it both ways, and a field rule must not silently match nothing)."""
+    return "PRE" if (location or "").strip().upper() == "PRE" else "REGULAR"
 
 
 @dataclass(frozen=True)
@@ -82,7 +91,8 @@ class Conditions:
 
     departments: tuple[str, ...] = ()  # empty: any
     groups: Access = Access()
-    subject_words: tuple[str, ...] = ()  # any of these words in the ticket subject
+    subject_words: tuple[str, ...] = ()  # any of these whole words in the ticket subject
+    subject_contains: tuple[str, ...] = ()  # any of these texts anywhere in the subject (e.g. "passw")
     fields: tuple[tuple[str, str], ...] = ()  # cf_ values already chosen: (field, value)
     locations: tuple[str, ...] = LOCATIONS
 
@@ -91,7 +101,7 @@ class Conditions:
         """None when the conditions hold; else the first that does not, in words (for `explain`)."""
         if self.departments and department.strip().lower() not in {d.lower() for d in self.departments}:
             return f"department is not {' or '.join(self.departments)}"
-        if location not in self.locations:
+        if page(location) not in self.locations:
             return f"location is not {' or '.join(self.locations)}"
         if not self.groups.permits(person):
             return f"groups: {self.groups.describe()}"
@@ -99,6 +109,8 @@ class Conditions:
             words = set(re.findall(r"\w+", subject.lower()))
             if not words & {w.lower() for w in self.subject_words}:
                 return f"subject has none of the words {', '.join(self.subject_words)}"
+        if self.subject_contains and not any(text.casefold() in subject.casefold() for text in self.subject_contains):
+            return f"subject contains none of {', '.join(repr(text) for text in self.subject_contains)}"
         chosen = {k.lower(): v for k, v in (custom_fields or {}).items()}
         for name, value in self.fields:
             if chosen.get(name.lower(), "").strip().lower() != value.strip().lower():
@@ -107,7 +119,7 @@ class Conditions:
 
     @property
     def unconditional(self) -> bool:
-        return not (self.departments or self.subject_words or self.fields) and \
+        return not (self.departments or self.subject_words or self.subject_contains or self.fields) and \
             self.groups == Access() and self.locations == LOCATIONS
 
 
@@ -146,6 +158,9 @@ class RequestRule:
 class Policy:
     unknown_users: str = "apply_rules"  # or "refuse": nobody outside the directory may start anything
     unknown_message: str = "We could not find you in our directory. Please contact us by phone."
+    # A disabled, locked or expired account: "as_unknown" (not in the directory: its groups do not count)
+    # or "as_member" (its groups count, as for anyone else).
+    inactive_accounts: str = "as_unknown"
     on_directory_unavailable: str = "refuse"  # or "allow": what StartTicket/StartChat do in an outage
     unavailable_message: str = "The directory is unavailable, so we cannot check your request. Please try again."
     departments: tuple[DepartmentRule, ...] = ()

@@ -5,7 +5,8 @@ through the .NET client.
 The groups the example policy names are added here to both directories (and removed afterwards):
 Premium Customers > Key Accounts > Sales Team (three levels; jdoe is in Sales Team only), Contractors
 (jdoejr, also in Sales Team: deny wins), Site-Berlin and Site-Paris (jdoe). jdoe also gets two
-organisations (o, multi-valued) and an employee ID.
+organisations (o, multi-valued) and an employee ID. The disabled user is put in Key Accounts and
+Site-Berlin: off-boarded staff whose groups must no longer count.
 """
 
 from __future__ import annotations
@@ -43,10 +44,10 @@ def add_groups(directory) -> list[str]:
         return dn
 
     with bound(directory, directory.admin_dn, directory.admin_password) as admin:
-        key_accounts = group(admin, "Key Accounts", [directory.groups["sales"]])
+        key_accounts = group(admin, "Key Accounts", [directory.groups["sales"], users["disabled"].dn])
         premium = group(admin, "Premium Customers", [key_accounts])
         contractors = group(admin, "Contractors", [users["escaped_dn"].dn])
-        berlin = group(admin, "Site-Berlin", [users["jdoe"].dn])
+        berlin = group(admin, "Site-Berlin", [users["jdoe"].dn, users["disabled"].dn])
         paris = group(admin, "Site-Paris", [users["jdoe"].dn])
         employee = "employeeID" if ad else "employeeNumber"
         assert admin.modify(users["jdoe"].dn, {"o": [(MODIFY_REPLACE, ["Acme Corp", "Acme Labs"])],
@@ -116,7 +117,10 @@ def test_user_in_no_group_and_unknown_user(policy_site, dotnet):
     assert no_groups["OutputVariables"] == ["CanStartTickets=False", "CanStartChats=False"]
     support = options(dotnet, service, directory.users["no_mail"].login, "Support")
     assert support["OutputVariables"] == ["CanStartTickets=True", "CanStartChats=True"]
-    assert field(support, "Site") == changed("Site", first_step=True, options=[], required=True)
+    # Site is required, but this user is in no Site-* group: never a required dropdown with nothing to pick.
+    assert field(support, "Site") == changed("Site", first_step=True, options=[], required=False)
+    assert f"event=empty_options field='Site' user={directory.users['no_mail'].login!r} department='Support' " \
+           "rule=field[0]: sent as not required" in service.log()
     unknown = options(dotnet, service, "ghost", "Sales")
     assert unknown["OutputVariables"] == ["CanStartTickets=True", "CanStartChats=False"]
     assert unknown["Message"] == "Chats with Sales are for customers with an account. Please open a ticket."
@@ -132,6 +136,44 @@ def test_a_chosen_field_value_selects_another_fields_rule(policy_site, dotnet):
     assert field(pre, "Server Name") == changed("Server Name", required=False, visible=False)
 
 
+@pytest.mark.parametrize("location", ["NORMAL", "normal", "Regular"])
+def test_any_location_but_pre_is_the_compose_page(policy_site, dotnet, location):
+    directory, service = policy_site
+    result = options(dotnet, service, directory.users["jdoe"].login, "Support", location, "cf_Issue Type=Server Down")
+    assert field(result, "Server Name") == changed("Server Name", required=True, visible=True)
+
+
+def test_a_disabled_account_counts_as_not_in_the_directory(policy_site, dotnet):
+    directory, service = policy_site
+    disabled = directory.users["disabled"].login
+    premium = options(dotnet, service, disabled, "Premium Support")
+    assert premium == {"Success": True, "Message": PREMIUM_REFUSED,
+                       "OutputVariables": ["CanStartTickets=False", "CanStartChats=False"],
+                       "CustomFieldDataItems": [changed("Server Name", required=False, visible=False)]}
+    sales = options(dotnet, service, disabled, "Sales")
+    assert sales["OutputVariables"] == ["CanStartTickets=True", "CanStartChats=False"]
+    refund = start_ticket(dotnet, service, disabled, "Sales", "Refund please")
+    assert refund == {"Success": True, "Message": "Billing questions need an account: please sign in first.",
+                      "OutputVariables": ["TicketCreation=FALSE"]}
+    log = service.log()
+    assert f"event=inactive_account operation=StartTicket user={disabled!r} dn=" in log
+    assert "state=DISABLED: treated as not in the directory (inactive_accounts = as_unknown)" in log
+
+
+def test_inactive_accounts_as_member_lets_a_disabled_accounts_groups_count(policy_site, dotnet, tmp_path):
+    directory, _ = policy_site
+    make = ad_config if directory.kind == "ad" else openldap_config
+    policy = EXAMPLE_POLICY.replace('inactive_accounts = "as_unknown"', 'inactive_accounts = "as_member"')
+    service = start_service(tmp_path, make(directory) + "[policy]\n" + policy)
+    try:
+        result = options(dotnet, service, directory.users["disabled"].login, "Premium Support")
+    finally:
+        service.stop()
+    assert result["Message"] == "Result okay"
+    assert result["OutputVariables"] == ["CanStartTickets=True", "CanStartChats=True"]
+    assert field(result, "Site") == changed("Site", first_step=True, options=["Berlin"], required=True)
+
+
 def start_ticket(dotnet, service, who: str, department: str, subject: str, *custom: str) -> dict:
     sender = f"emailFrom={who}" if "@" in who else f"loginUsername={who}"
     return dotnet.call(service.url, "StartTicket", [AUTH, sender, f"departmentName={department}",
@@ -143,6 +185,16 @@ def test_tickets_are_rerouted_by_group_and_subject_with_cf_from_attributes(polic
     result = start_ticket(dotnet, service, directory.users["jdoe"].login, "Support", "Mail server is DOWN!")
     assert result == {"Success": True, "Message": "Ticket Creation Successful", "OutputVariables": [
         "TicketCreation=TRUE", "departmentName=Critical Support", "cf_Billing ID=E-1001"]}
+
+
+def test_subject_contains_matches_part_of_a_word_and_subject_words_only_whole_words(policy_site, dotnet):
+    directory, service = policy_site
+    for subject in ("Forgot my PASSWORD", "Passwort vergessen", "Kennwortänderung"):
+        result = start_ticket(dotnet, service, directory.users["no_mail"].login, "Support", subject)
+        assert result["OutputVariables"] == ["TicketCreation=TRUE", "departmentName=Account Help"], subject
+    # "down" is a subject word of ticket_rule[0]: "Downtime" does not contain it as a word.
+    downtime = start_ticket(dotnet, service, directory.users["jdoe"].login, "Support", "Downtime planned")
+    assert downtime["OutputVariables"] == ["TicketCreation=TRUE", "groupName=Internal", "cf_Billing ID=E-1001"]
 
 
 def test_tickets_are_rerouted_by_custom_field_value(policy_site, dotnet):

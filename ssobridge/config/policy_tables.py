@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from ..mapping import Candidate, OutputMapping
-from ..policy import (LOCATIONS, Access, Conditions, DepartmentRule, FieldRule, Policy, RequestRule,
+from ..policy import (INACTIVE_ACCOUNTS, LOCATION_NAMES, LOCATIONS, Access, Conditions, DepartmentRule, FieldRule, Policy, RequestRule,
                       policy_contradictions)
 from .reader import Table
 
@@ -22,12 +22,16 @@ def parse_policy(raw: dict, problems: list[str]) -> Policy:
     unknown = settings.get("unknown_users", str)
     if unknown not in UNKNOWN_USERS:
         settings.problem("unknown_users", 'must be "apply_rules" or "refuse"')
+    inactive = settings.get("inactive_accounts", str)
+    if inactive not in INACTIVE_ACCOUNTS:
+        settings.problem("inactive_accounts", 'must be "as_unknown" (not in the directory) or "as_member"')
     outage = settings.get("on_directory_unavailable", str)
     if outage not in ON_DIRECTORY_UNAVAILABLE:
         settings.problem("on_directory_unavailable", 'must be "refuse" (fail closed) or "allow" (fail open)')
     policy = Policy(
         unknown_users=unknown,
         unknown_message=settings.get("unknown_message", str),
+        inactive_accounts=inactive,
         on_directory_unavailable=outage,
         unavailable_message=settings.get("unavailable_message", str),
         refused_message=settings.get("refused_message", str),
@@ -67,17 +71,21 @@ def _department(r: Table, default_message: str) -> DepartmentRule:
 
 
 def _conditions(r: Table, subject_allowed: bool = True) -> Conditions:
-    locations = tuple(location.upper() for location in r.names("locations", LOCATIONS))
-    for location in locations:
-        if location not in LOCATIONS:
-            r.problem("locations", f"{location!r} is not PRE or REGULAR")
+    locations = []
+    for location in r.names("locations", LOCATIONS):
+        if location.upper() not in LOCATION_NAMES:
+            r.problem("locations", f"{location!r} is not PRE, or REGULAR (also called NORMAL: the compose page)")
+        else:
+            locations.append(LOCATION_NAMES[location.upper()])
     fields = r.get("when_fields", dict, {})
     if not all(isinstance(v, str) for v in fields.values()):
         r.problem("when_fields", 'must be a table of field = "value"')
         fields = {}
     words = r.names("subject_words") if subject_allowed else ()
+    texts = r.names("subject_contains") if subject_allowed else ()
     return Conditions(departments=r.names("departments"), groups=_access(r, "groups", "groups_deny"),
-                      subject_words=words, fields=tuple(fields.items()), locations=locations)
+                      subject_words=words, subject_contains=texts, fields=tuple(fields.items()),
+                      locations=tuple(sorted(set(locations), key=LOCATIONS.index)))
 
 
 def _field(r: Table) -> FieldRule:

@@ -7,12 +7,13 @@ Explanation, which `ssobridge explain` prints.
 
 from __future__ import annotations
 
+import enum
 import logging
 from dataclasses import dataclass
 
-from ..directory import AmbiguousUser, Directory, DirectorySet, DirectoryUnavailable, UserEntry
+from ..directory import AccountState, AmbiguousUser, Directory, DirectorySet, DirectoryUnavailable, UserEntry
 from ..directory.groups import Group
-from ..policy import Explanation, FieldRule, Person, Policy, RequestRule
+from ..policy import Explanation, FieldRule, Person, Policy, RequestRule, page
 from .base import CustomFieldChange, ProviderResult, Variables
 
 log = logging.getLogger("ssobridge.requests")
@@ -21,20 +22,43 @@ TICKET_OK = "Ticket Creation Successful"
 CHAT_OK = "Chat Creation Successful"
 
 
+class Lookup(enum.Enum):
+    """What looking for the person behind a request came to."""
+
+    FOUND = "found"  # in a directory, active (or inactive_accounts = "as_member"): their groups count
+    NOT_FOUND = "not found"  # nobody given, nobody found, an ambiguous user, or an inactive account
+    OUTAGE = "outage"  # a directory could not answer: [policy] on_directory_unavailable decides
+
+
+# Account states that make a person "not in the directory" under inactive_accounts = "as_unknown": the
+# account cannot be used. An expired password or one that must be changed leaves the person a member.
+INACTIVE = frozenset({AccountState.DISABLED, AccountState.LOCKED, AccountState.ACCOUNT_EXPIRED})
+
+
 @dataclass(frozen=True)
 class Requester:
     """The person behind a request, with what the rules need to know about them."""
 
     typed: str  # the loginUsername or emailFrom as given
-    directory: Directory | None = None
-    entry: UserEntry | None = None
-    groups: frozenset[Group] = frozenset()
+    lookup: Lookup = Lookup.NOT_FOUND
+    directory: Directory | None = None  # FOUND only
+    entry: UserEntry | None = None  # FOUND only
+    groups: frozenset[Group] = frozenset()  # FOUND only
+    outage_allows: bool = False  # OUTAGE only: on_directory_unavailable = "allow"
+    why: str = ""  # NOT_FOUND: why (nobody, ambiguous, inactive); OUTAGE: the error
 
     @property
     def person(self) -> Person:
-        return Person(known=self.entry is not None,
+        return Person(known=self.lookup is Lookup.FOUND,
                       is_member=lambda name: any(group.is_named(name) for group in self.groups),
-                      label=self.entry.dn if self.entry else f"{self.typed} (not in the directory)")
+                      label=self.entry.dn if self.entry else f"{self.typed} (not in the directory: {self.why})")
+
+    def describe(self) -> str:
+        """One line for `ssobridge explain` and the explanation."""
+        if self.lookup is Lookup.OUTAGE:
+            return f"{self.typed}: directory unavailable ({self.why})"
+        groups = sorted(group.name for group in self.groups)
+        return f"{self.person.label}; groups: {', '.join(groups) or 'none'}"
 
 
 class RequestProvider:
@@ -42,24 +66,44 @@ class RequestProvider:
         self.directories = directories
         self.policy = policy
 
-    def identify(self, username: str | None, email: str | None) -> Requester:
-        """The requester and their groups, found by DirectorySet.find (username, else email).
-        DirectoryUnavailable when a directory could not answer; AmbiguousUser when several entries match."""
+    def identify(self, username: str | None, email: str | None, operation: str = "explain") -> Requester:
+        """Who is asking: found by DirectorySet.find (username, else email), with their groups; not found; or
+        an outage. Never raises for a directory's answer: every caller gets one of the three."""
         typed = username or email or ""
-        found = self.directories.find(username=username, email=email) if typed else None
-        if found is None:
-            return Requester(typed)  # an anonymous visitor, or nobody the directory knows
-        directory, entry = found
-        return Requester(typed, directory, entry, directory.groups(entry))
+        if not typed:
+            return Requester(typed, why="anonymous")
+        try:
+            found = self.directories.find(username=username, email=email)
+            if found is None:
+                return Requester(typed, why="nobody by that name")
+            directory, entry = found
+            if self.policy.inactive_accounts == "as_unknown":
+                state = directory.account_state(entry)
+                if state in INACTIVE:
+                    log.info("event=inactive_account operation=%s user=%r dn=%r state=%s: treated as not in the "
+                             "directory (inactive_accounts = as_unknown)", operation, typed, entry.dn, state.name)
+                    return Requester(typed, why=f"{entry.dn} is {state.name.lower().replace('_', ' ')}, "
+                                                "inactive_accounts = as_unknown")
+            return Requester(typed, Lookup.FOUND, directory, entry, directory.groups(entry))
+        except AmbiguousUser as e:
+            # The one rule for an ambiguous user (see ssobridge.directory.directory): not in the directory.
+            log.error("event=ambiguous_user operation=%s user=%r error=%r", operation, typed, str(e))
+            return Requester(typed, why=f"ambiguous ({e})")
+        except DirectoryUnavailable as e:
+            log.error("event=directory_unavailable operation=%s user=%r error=%r policy=%s", operation, typed,
+                      str(e), self.policy.on_directory_unavailable)
+            return Requester(typed, Lookup.OUTAGE, outage_allows=self.policy.on_directory_unavailable == "allow",
+                             why=str(e))
 
     def custom_field_options(self, variables: Variables, explanation: Explanation | None = None) -> ProviderResult:
         explanation = explanation or Explanation()
         department = variables.get("departmentName") or ""
-        location = (variables.get("location") or "REGULAR").strip().upper()
-        requester, problem = self._requester(variables, "GetCustomFieldOptions", explanation)
-        if problem is not None:
-            allowed = problem == "allow"
-            message = self.policy.unavailable_message if problem in ("allow", "refuse") else problem
+        location = page(variables.get("location"))
+        requester = self._requester(variables, "GetCustomFieldOptions", explanation)
+        if requester.lookup is Lookup.OUTAGE or self._refused_as_unknown(requester):
+            allowed = requester.lookup is Lookup.OUTAGE and requester.outage_allows
+            message = self.policy.unavailable_message if requester.lookup is Lookup.OUTAGE else \
+                self.policy.unknown_message
             return ProviderResult(True, message, (("CanStartTickets", _csharp(allowed)),
                                                   ("CanStartChats", _csharp(allowed))))
         rule = self.policy.department(department)
@@ -83,12 +127,12 @@ class RequestProvider:
     def _start(self, variables: Variables, operation: str, output: str, ok_message: str,
                rules: tuple[RequestRule, ...], access, explanation: Explanation) -> ProviderResult:
         department = variables.get("departmentName") or ""
-        requester, problem = self._requester(variables, operation, explanation)
-        if problem == "allow":
-            return ProviderResult(True, self.policy.unavailable_message, ((output, "TRUE"),))
-        if problem is not None:
-            message = self.policy.unavailable_message if problem == "refuse" else problem
-            return ProviderResult(True, message, ((output, "FALSE"),))
+        requester = self._requester(variables, operation, explanation)
+        if requester.lookup is Lookup.OUTAGE:
+            return ProviderResult(True, self.policy.unavailable_message,
+                                  ((output, "TRUE" if requester.outage_allows else "FALSE"),))
+        if self._refused_as_unknown(requester):
+            return ProviderResult(True, self.policy.unknown_message, ((output, "FALSE"),))
         person = requester.person
         department_rule = self.policy.department(department)
         if not access(department_rule).permits(person):
@@ -127,31 +171,20 @@ class RequestProvider:
                 outputs.append((mapping.name, value))
         return ProviderResult(True, rule.message or ok_message, tuple(outputs))
 
-    def _requester(self, variables: Variables, operation: str,
-                   explanation: Explanation) -> tuple[Requester, str | None]:
-        """The requester, or what to answer instead: "allow"/"refuse" in an outage, or a refusal message."""
-        username, email = variables.get("loginUsername"), variables.get("emailFrom")
-        try:
-            requester = self.identify(username, email)
-        except AmbiguousUser as e:
-            # The one rule for an ambiguous user (see ssobridge.directory.directory): not in the directory.
-            log.error("event=ambiguous_user operation=%s user=%r error=%r", operation, username or email, str(e))
-            explanation.note("directory", False, f"ambiguous ({e}): treated as not in the directory")
-            requester = Requester(username or email or "")
-        except DirectoryUnavailable as e:
-            log.error("event=directory_unavailable operation=%s user=%r error=%r policy=%s", operation,
-                      username or email, str(e), self.policy.on_directory_unavailable)
-            explanation.note("directory", False, f"unavailable ({e}): on_directory_unavailable = "
+    def _requester(self, variables: Variables, operation: str, explanation: Explanation) -> Requester:
+        requester = self.identify(variables.get("loginUsername"), variables.get("emailFrom"), operation)
+        if requester.lookup is Lookup.OUTAGE:
+            explanation.note("directory", False, f"unavailable ({requester.why}): on_directory_unavailable = "
                                                  f"{self.policy.on_directory_unavailable}")
-            return Requester(username or email or ""), self.policy.on_directory_unavailable
-        groups = sorted(group.name for group in requester.groups)
-        explanation.note("requester", requester.entry is not None,
-                         f"{requester.person.label}; groups: {', '.join(groups) or 'none'}")
-        if requester.entry is None and self.policy.unknown_users == "refuse":
-            return requester, self.policy.unknown_message
+            return requester
+        explanation.note("requester", requester.lookup is Lookup.FOUND, requester.describe())
         log.info("event=request operation=%s user=%r known=%s groups=%d", operation, requester.typed,
-                 requester.entry is not None, len(requester.groups))
-        return requester, None
+                 requester.lookup is Lookup.FOUND, len(requester.groups))
+        return requester
+
+    def _refused_as_unknown(self, requester: Requester) -> bool:
+        """unknown_users = "refuse": nobody outside the directory may start anything."""
+        return requester.lookup is Lookup.NOT_FOUND and self.policy.unknown_users == "refuse"
 
     def _field_changes(self, requester: Requester, department: str, location: str, custom_fields: dict,
                        explanation: Explanation) -> list[CustomFieldChange]:
@@ -164,10 +197,18 @@ class RequestProvider:
             why_not = rule.when.check(person, department, custom_fields=custom_fields, location=location)
             explanation.note(rule.label, why_not is None, why_not or f"field {rule.field!r}")
             if why_not is None:
-                changes[rule.field.lower()] = CustomFieldChange(
-                    name=rule.field, first_step=bool(rule.first_step),
-                    list_options=self._options(rule, requester) if rule.changes_options else None,
-                    required=rule.required, visible=rule.visible)
+                options = self._options(rule, requester) if rule.changes_options else None
+                required = rule.required
+                if options == () and required is not False:
+                    # Never a required dropdown with nothing to pick (required here or in SmarterTrack).
+                    log.info("event=empty_options field=%r user=%r department=%r rule=%s: sent as not required",
+                             rule.field, requester.typed, department, rule.label)
+                    explanation.note(rule.label, True, f"field {rule.field!r}: no options for this user, so "
+                                                       "sent as not required")
+                    required = False
+                changes[rule.field.lower()] = CustomFieldChange(name=rule.field, first_step=bool(rule.first_step),
+                                                                list_options=options, required=required,
+                                                                visible=rule.visible)
         return list(changes.values())
 
     def _options(self, rule: FieldRule, requester: Requester) -> tuple[str, ...]:
