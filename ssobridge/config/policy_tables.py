@@ -83,6 +83,10 @@ def _conditions(r: Table, subject_allowed: bool = True) -> Conditions:
         fields = {}
     words = r.names("subject_words") if subject_allowed else ()
     texts = r.names("subject_contains") if subject_allowed else ()
+    for key in () if subject_allowed else ("subject_words", "subject_contains"):
+        if key in r.data:
+            r.knows(key)
+            r.problem(key, "only a [[ticket_rule]] can test the subject (StartTicket is the one call that has one)")
     return Conditions(departments=r.names("departments"), groups=_access(r, "groups", "groups_deny"),
                       subject_words=words, subject_contains=texts, fields=tuple(fields.items()),
                       locations=tuple(sorted(set(locations), key=LOCATIONS.index)))
