@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
                                      "for a person and a department")
     explain.add_argument("who", metavar="USERNAME|EMAIL")
     explain.add_argument("--department", required=True, help="the SmarterTrack department name")
-    explain.add_argument("--location", default="PRE", type=str.upper, choices=["PRE", "REGULAR"])
+    explain.add_argument("--location", default="PRE", type=str.upper, choices=["PRE", "REGULAR", "NORMAL"])
     explain.add_argument("--subject", default="", help="the ticket subject")
     explain.add_argument("--cf", action="append", default=[], metavar="FIELD=VALUE",
                          help="a custom field value already chosen (repeatable)")

@@ -285,6 +285,8 @@ def test_explain_shows_groups_rules_and_outputs(policy_site):
     by_email = run_ssobridge("explain", "--config", config, "stranger@elsewhere.test", "--department", "Sales",
                              "--subject", "refund")
     assert "email: 'stranger@elsewhere.test'" in by_email.stdout
+    assert "not found: stranger@elsewhere.test (not in the directory: nobody by that name); groups: none\n" \
+        in by_email.stdout
     assert "-> ticket_rule[2]: matches" in by_email.stdout and "TicketCreation=FALSE" in by_email.stdout
 
 
