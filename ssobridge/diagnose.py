@@ -1,8 +1,8 @@
-"""`ssobridge check` and `ssobridge test-login`: what an administrator runs when something is wrong.
+"""`ssobridge check`, `test-login` and `explain`: what an administrator runs when something is wrong.
 
-Both print plain sentences: which directory and server, what was tried, what went wrong and what to
-change. They use the same directory layer and login provider as the service, so what they show is
-what SmarterTrack would get.
+All three print plain sentences: which directory and server, what was tried, which rule decided, what
+went wrong and what to change. They use the same directory layer and providers as the service, so what
+they show is what SmarterTrack would get.
 """
 
 from __future__ import annotations
