@@ -139,7 +139,8 @@ class Connector:
             try:
                 bind_service_account(connection, self.settings, guard.bind_controls())
             except ServiceAccountRefused as e:
-                raise ServiceAccountRefused(guard.refused(url, e.result).describe(), e.result) from None
+                refusal = guard.refused(url, e.result, describe_result(e.result))
+                raise ServiceAccountRefused(refusal.describe(), e.result) from None
         guard.bound()
 
 

@@ -45,11 +45,13 @@ class Refusal:
     bind_dn: str
     code: str  # the directory's own code: AD "data 52e", OpenLDAP "49 accountLocked"
     words: str  # REFUSAL_WORDS, or "service account bind refused" for another result
+    detail: str  # the server's answer: "invalidCredentials (49): 80090308: LdapErr: ..."
     until: float  # no service bind before this time
 
     def describe(self) -> str:
-        return (f"{self.words} ({self.code}), refused by {self.server} at {_clock(self.at)}; no service bind "
-                f"to this directory until {_clock(self.until)}")
+        return (f"{self.words} ({self.code}), refused by {self.server} at {_clock(self.at)}: the service account "
+                f"{self.bind_dn!r} could not bind: {self.detail}; no service bind to this directory until "
+                f"{_clock(self.until)}")
 
 
 class ServiceGuard:
@@ -78,12 +80,12 @@ class ServiceGuard:
                 return refusal
         return None
 
-    def refused(self, server: str, result: Mapping) -> Refusal:
-        """Record a refused bind (ldap3's result) and say so, once, at ERROR."""
+    def refused(self, server: str, result: Mapping, detail: str) -> Refusal:
+        """Record a refused bind (ldap3's result, `detail` in words) and say so, once, at ERROR."""
         code, state = self.flavour.bind_refusal(result)
         now = time.time()
         refusal = Refusal(at=now, server=server, bind_dn=self.settings.bind_dn, code=code,
-                          words=REFUSAL_WORDS.get(state, "service account bind refused"),
+                          words=REFUSAL_WORDS.get(state, "service account bind refused"), detail=detail,
                           until=now + self.settings.service_retry_seconds)
         self._latest = refusal
         log.error("event=service_account_refused directory=%s server=%s bind_dn=%r code=%r reason=%r "
