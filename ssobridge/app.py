@@ -38,7 +38,8 @@ class Runtime:
 def build(config: Config, directories: DirectorySet | None = None) -> Runtime:
     """Everything `serve` runs; `directories` replaces the configured ones (the demo's sample directory)."""
     extra = config.policy.attributes() + (CARD_ATTRIBUTES if config.user_info else ())
-    directories = directories or DirectorySet.from_settings(config.directories, extra)
+    directories = directories or DirectorySet.from_settings(config.directories, extra,
+                                                                data_dir=config.server.data_dir)
     store = forwarder = events = None
     if config.events is not None:
         store = EventStore(config.events.database)

@@ -29,8 +29,10 @@ def main(argv: list[str] | None = None) -> int:
         return command
 
     with_config("serve", "serve the SmarterTrack external provider endpoint")
-    with_config("check", "validate the config and reach every directory server (TLS, service account, "
-                         "base DN, user_filter)")
+    check = with_config("check", "validate the config and reach every directory server (TLS, service account, "
+                                 "base DN, user_filter)")
+    check.add_argument("--force", action="store_true",
+                       help="bind the service account even though it was refused within service_retry_seconds")
     login = with_config("test-login", "sign a user in as SmarterTrack would, and explain every step")
     login.add_argument("username", help="as typed at the portal: DOMAIN\\user, user@suffix or user")
     login.add_argument("--sso", action="store_true", help="GetSignInCookieInfo: no password, account state only")
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import diagnose
     configure_logging("CRITICAL")  # the command prints what matters; the log would repeat it
     if arguments.command == "check":
-        return diagnose.check(config, sys.stdout)
+        return diagnose.check(config, sys.stdout, arguments.force)
     if arguments.command == "explain":
         if any("=" not in item for item in arguments.cf):
             print("ssobridge: --cf takes FIELD=VALUE", file=sys.stderr)

@@ -7,6 +7,7 @@ they show is what SmarterTrack would get.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, TextIO
@@ -17,7 +18,8 @@ from cryptography.x509.oid import ExtensionOID
 
 from .config import Config, DirectorySettings
 from .directory import DirectorySet, DirectoryUnavailable, parse_login_name
-from .directory.probes import peer_certificate, probe_searches, service_bind_problem
+from .directory.directory import service_guard
+from .directory.probes import ServerProbe, peer_certificate, probe_server
 from .providers.base import Variables
 from .policy import Explanation
 from .providers.login import LoginProvider, LoginTrace
@@ -29,8 +31,14 @@ WILDCARD = "*"
 Print = Callable[[str], None]
 
 
-def check(config: Config, out: TextIO) -> int:
-    """Reach every server of every directory; 0 when all is well, 1 when anything is not."""
+def check(config: Config, out: TextIO, force: bool = False) -> int:
+    """Reach every server of every directory; 0 when all is well, 1 when anything is not.
+
+    One connection per server does every probe, so the service account binds at most once per server,
+    and not at all after a refusal: within a directory the first refusal stops the check (the other
+    servers would refuse too, and each refused bind counts toward the lockout), and a refusal recorded
+    by any process within service_retry_seconds is reported instead of binding again, unless `force`.
+    """
     say: Print = lambda line: print(line, file=out, flush=True)  # noqa: E731
     say(f"config: {config.source}: OK")
     if config.policy.enabled:
@@ -40,78 +48,107 @@ def check(config: Config, out: TextIO) -> int:
         say("no [[directory]] configured: the login provider is not enabled")
         return 0
     problems = 0
+    group_names = sorted(config.policy.group_names(), key=str.lower)
+    found_in: dict[str, list[str]] = {name: [] for name in group_names}
+    not_looked_up: list[str] = []  # directories whose groups could not be looked up, with the reason
     say("directories:")
     for settings in config.directories:
         say(f"directory {settings.name} ({settings.type}), base DN {settings.base_dn}")
+        guard = service_guard(settings, config.server.data_dir, since=time.time() if force else 0.0)
+        earlier = guard.refusal()
+        if earlier is not None:
+            problems += 1
+            say(f"  service account: PROBLEM: {earlier.describe()}")
+            say(f"    not bound again, so that it is not locked out (service_retry_seconds = "
+                f"{settings.service_retry_seconds:g}); {FIX_SERVICE_ACCOUNT}")
+            not_looked_up.append(f"{settings.name}: the service account was refused")
+            continue
+        groups_pending, unreached = bool(group_names), "no server could be reached"
         for url in settings.urls:
-            verdict = check_server(replace(settings, urls=(url,)))
-            problems += verdict is not None
-            say(f"  {url}: {'OK' if verdict is None else 'PROBLEM'}")
-            for line in (verdict or "").splitlines():
+            refusal = guard.refusal()
+            if refusal is not None:
+                problems, unreached = problems + 1, "the service account was refused"
+                say(f"  {url}: NOT TRIED: the service account was refused by {refusal.server}; the other servers "
+                    f"would refuse it too, and each refused bind counts toward its lockout")
+                continue
+            probe = probe_server(settings, url, guard, _wildcard_filter(settings),
+                                 group_names if groups_pending else ())
+            lines = server_lines(settings, url, probe)
+            problems += sum(line.startswith("PROBLEM") for line in lines) + (probe.problem is not None)
+            say(f"  {url}: {'OK' if probe.problem is None else 'PROBLEM'}")
+            for line in lines:
                 say(f"    {line}")
-            if verdict is None:
-                for line in check_searches(replace(settings, urls=(url,))):
-                    problems += line.startswith("PROBLEM")
-                    say(f"    {line}")
-    problems += check_policy_groups(config, say)
+            if probe.problem is None and groups_pending and probe.groups_problem is None:
+                groups_pending = False
+                for name, found in probe.groups.items():
+                    if found:
+                        found_in[name].append(settings.name)
+            elif probe.refused or probe.groups_problem is not None:
+                unreached = "the service account was refused" if probe.refused else probe.groups_problem
+        if groups_pending:
+            not_looked_up.append(f"{settings.name}: {unreached}")
+    problems += report_policy_groups(found_in, not_looked_up, say)
     say("all checks passed" if not problems else f"{problems} problem(s) found")
     return 1 if problems else 0
 
 
-def check_policy_groups(config: Config, say: Print) -> int:
+FIX_SERVICE_ACCOUNT = ("fix bind_dn / bind_password (or the account in the directory), then run "
+                       "`ssobridge check --force` to bind now")
+
+
+def report_policy_groups(found_in: dict[str, list[str]], not_looked_up: list[str], say: Print) -> int:
     """Every group the rules name must exist in some directory; a typo would silently match nobody."""
-    names = sorted(config.policy.group_names(), key=str.lower)
-    if not names:
-        return 0
-    directories = DirectorySet.from_settings(config.directories)
     missing = 0
-    try:
-        for name in names:
-            try:
-                found = [d.name for d in directories.directories if d.group_exists(name)]
-            except DirectoryUnavailable as e:
-                say(f"  group {name!r}: could not be looked up: {e}")
-                missing += 1
-                continue
-            if found:
-                say(f"  group {name!r}: found in {', '.join(found)}")
-            else:
-                say(f"  group {name!r}: PROBLEM: named in the rules but not found in any directory "
-                    f"(by DN, cn or sAMAccountName): the rule will match nobody")
-                missing += 1
-    finally:
-        directories.close()
+    for name, directories in found_in.items():
+        if directories:
+            say(f"  group {name!r}: found in {', '.join(directories)}")
+        elif not_looked_up:
+            say(f"  group {name!r}: could not be looked up: {'; '.join(not_looked_up)}")
+            missing += 1
+        else:
+            say(f"  group {name!r}: PROBLEM: named in the rules but not found in any directory "
+                f"(by DN, cn or sAMAccountName): the rule will match nobody")
+            missing += 1
     return missing
 
 
-def check_server(settings: DirectorySettings) -> str | None:
-    """None when the TLS handshake and the service-account bind work; else what is wrong, in words."""
-    problem = service_bind_problem(settings)
-    if problem is None:
-        return None
-    text = problem.split(": ", 1)[-1]
-    if "certificate" in text.lower():
-        text += "\n" + explain_certificate(settings)
-    return text
+def search_lines(settings: DirectorySettings, data_dir: str) -> list[str]:
+    """For test-login's "no such user": does base_dn exist, does user_filter find anyone at all? On the
+    first server that answers, with one service bind (none while a refusal is remembered)."""
+    guard = service_guard(settings, data_dir)
+    for url in settings.urls:
+        probe = probe_server(settings, url, guard, _wildcard_filter(settings))
+        if probe.problem is None or probe.refused or url == settings.urls[-1]:
+            return server_lines(settings, url, probe)
+    return []
 
 
-def check_searches(settings: DirectorySettings) -> list[str]:
-    """TLS and service bind worked: does base_dn exist, and does user_filter find anyone at all?"""
+def _wildcard_filter(settings: DirectorySettings) -> str:
+    return settings.user_filter.replace("{user}", WILDCARD).replace("{upn}", WILDCARD)
+
+
+def server_lines(settings: DirectorySettings, url: str, probe: ServerProbe) -> list[str]:
+    """What one server's probe found, in words: what works, then the first problem."""
+    if probe.problem is not None:
+        text = probe.problem
+        if probe.refused:
+            text += f"\n{FIX_SERVICE_ACCOUNT}"
+        elif "certificate" in text.lower():
+            text += "\n" + explain_certificate(replace(settings, urls=(url,)))
+        return text.splitlines()
     lines = ["TLS handshake and certificate OK" if _uses_tls(settings) else "plain LDAP (no TLS!)",
              f"service account {settings.bind_dn} bound"]
-    probe = settings.user_filter.replace("{user}", WILDCARD).replace("{upn}", WILDCARD)
-    found = probe_searches(settings, probe)
-    if found.base_problem is not None:
-        return lines + [f"PROBLEM: base_dn {settings.base_dn!r} cannot be read: {found.base_problem}"]
+    if probe.base_problem is not None:
+        return lines + [f"PROBLEM: base_dn {settings.base_dn!r} cannot be read: {probe.base_problem}"]
     lines.append("base_dn exists")
-    if found.filter_problem is not None:
-        return lines + [f"PROBLEM: user_filter is not a valid LDAP filter: {found.filter_problem}"]
-    if found.example_dn is None:
+    if probe.filter_problem is not None:
+        return lines + [f"PROBLEM: user_filter is not a valid LDAP filter: {probe.filter_problem}"]
+    if probe.example_dn is None:
         return lines + [f"PROBLEM: user_filter matches no entry under base_dn, whatever the username "
-                        f"({probe}). Check the objectClass and the attribute names: Active Directory uses "
-                        f"sAMAccountName and userPrincipalName, OpenLDAP usually uid; and check that "
-                        f"base_dn holds the users."]
-    return lines + [f"user_filter finds users (for example {found.example_dn})"]
+                        f"({_wildcard_filter(settings)}). Check the objectClass and the attribute names: Active "
+                        f"Directory uses sAMAccountName and userPrincipalName, OpenLDAP usually uid; and check "
+                        f"that base_dn holds the users."]
+    return lines + [f"user_filter finds users (for example {probe.example_dn})"]
 
 
 def _uses_tls(settings: DirectorySettings) -> bool:
@@ -160,7 +197,7 @@ def test_login(config: Config, username: str, password: str | None, out: TextIO)
     if not config.directories:
         say("no [[directory]] configured: the login provider is not enabled")
         return 2
-    directories = DirectorySet.from_settings(config.directories)
+    directories = DirectorySet.from_settings(config.directories, data_dir=config.server.data_dir)
     provider = LoginProvider(directories, config.messages, config.login)
     operation = "GetSignInCookieInfo" if password is None else "Authenticate"
     trace = LoginTrace(operation, username)
@@ -189,7 +226,7 @@ def test_login(config: Config, username: str, password: str | None, out: TextIO)
     if trace.error:
         say(f"error:      {trace.error}")
     if trace.reason == "no such user" and trace.directory is not None:
-        for line in check_searches(trace.directory.settings):
+        for line in search_lines(trace.directory.settings, config.server.data_dir):
             say(f"            {line}")
     say(f"result:     Success={str(result.success).lower()} Message={result.message!r}")
     for name, value in result.outputs:
@@ -206,7 +243,8 @@ def explain(config: Config, who: str, department: str, location: str, subject: s
     if not config.directories or not config.policy.enabled:
         say("no [[directory]] or no rules ([[department]], [[field]], [[ticket_rule]], [[chat_rule]]) configured")
         return 2
-    directories = DirectorySet.from_settings(config.directories, config.policy.attributes())
+    directories = DirectorySet.from_settings(config.directories, config.policy.attributes(),
+                                             data_dir=config.server.data_dir)
     provider = RequestProvider(directories, config.policy)
     as_email = "@" in who and not any(d.claims(parse_login_name(who)) for d in directories.directories
                                       if parse_login_name(who))

@@ -35,7 +35,7 @@ class SampleDirectoryConnector(Connector):
         for entry in data["entries"]:
             loader.strategy.add_entry(entry["dn"], {**entry["attributes"], "userPassword": entry["password"]})
 
-    def open(self, bind_as_service: bool) -> Connection:
+    def open(self, bind_as_service: bool, after: Connection | None = None) -> Connection:
         connection = Connection(self._server, authentication=SIMPLE, client_strategy=MOCK_SYNC,
                                 raise_exceptions=False)
         connection.open()

@@ -72,6 +72,12 @@ class ActiveDirectory(Flavour):
     def bind_state(self, result: Mapping, entry: UserEntry) -> AccountState | None:
         return ad_bind_state(result)
 
+    @classmethod
+    def bind_refusal(cls, result: Mapping) -> tuple[str, AccountState | None]:
+        match = _AD_SUBCODE.search(result.get("message") or "")
+        code = f"data {match.group(1).lower()}" if match else f"result {result.get('result')}"
+        return code, ad_bind_state(result)
+
     def account_state(self, entry: UserEntry, now: datetime) -> AccountState:
         return ad_account_state(entry, now)
 

@@ -23,6 +23,7 @@ from ldap3 import NONE, SIMPLE, SYNC, Connection, Server, Tls
 from ldap3.core.exceptions import LDAPException
 
 from ..config import DirectorySettings
+from .guard import ServiceGuard
 
 log = logging.getLogger("ssobridge.directory")
 
@@ -34,13 +35,23 @@ class DirectoryUnavailable(Exception):
 
 
 class ServiceAccountRefused(DirectoryUnavailable):
-    """The server answered, but refused the service account's bind (bind_dn / bind_password)."""
+    """The server answered, but refused the service account's bind (bind_dn / bind_password); or such a
+    refusal, recorded by the ServiceGuard, still stops service binds. `result`: ldap3's bind result."""
+
+    def __init__(self, text: str, result: dict | None = None):
+        super().__init__(text)
+        self.result = result or {}
 
 
 @dataclass
 class _ServerState:
     url: str
     down_until: float = 0.0
+
+    def serves(self, connection: Connection) -> bool:
+        parts = urlsplit(self.url)
+        port = parts.port or (636 if parts.scheme == "ldaps" else 389)
+        return (connection.server.host, connection.server.port) == (parts.hostname, port)
 
 
 class Connector:
@@ -50,28 +61,37 @@ class Connector:
     controller costs one connect timeout, not one per request. When every server is marked down, the
     one due back first is tried (one attempt per request, not one per server). A refused service-account
     bind is not an outage: the other servers would refuse it too, and each try counts toward the
-    service account's lockout, so it stops the attempt at once.
+    service account's lockout, so it stops the attempt at once, and the guard stops service binds to
+    the directory for service_retry_seconds (see guard.py).
     """
 
-    def __init__(self, settings: DirectorySettings):
+    def __init__(self, settings: DirectorySettings, guard: ServiceGuard | None = None):
         self.settings = settings
+        self.guard = guard or ServiceGuard(settings)
         self._servers = [_ServerState(url) for url in settings.urls]
         self._lock = threading.Lock()
         self.opened = 0  # connections opened so far: with reuse, it stays small (benchmarks read it)
 
-    def open(self, bind_as_service: bool) -> Connection:
+    def open(self, bind_as_service: bool, after: Connection | None = None) -> Connection:
+        """A new connection; `after`: one that just failed, so begin with the server after its own."""
+        if bind_as_service and (refusal := self.guard.refusal()) is not None:
+            raise ServiceAccountRefused(refusal.describe())  # at once: no network, no bind
         now = time.monotonic()
         with self._lock:
-            candidates = [s for s in self._servers if s.down_until <= now] or \
-                [min(self._servers, key=lambda s: s.down_until)]
+            servers = self._servers
+            if after is not None:
+                failed = next((i for i, s in enumerate(servers) if s.serves(after)), -1)
+                servers = servers[failed + 1:] + servers[:failed + 1]
+            candidates = [s for s in servers if s.down_until <= now] or \
+                [min(servers, key=lambda s: s.down_until)]
         failures = []
         for state in candidates:
             try:
                 # A new ldap3 Server each time: it would otherwise remember a failed address on its own
                 # and refuse it for a while after the server is back ("invalid server address").
-                connection = self._open_on(_ldap3_server(state.url, self.settings), bind_as_service)
+                connection = self._open_on(_ldap3_server(state.url, self.settings), state.url, bind_as_service)
             except ServiceAccountRefused as e:
-                raise DirectoryUnavailable(f"{state.url}: {e}") from None
+                raise ServiceAccountRefused(f"{state.url}: {e}", e.result) from None
             except DirectoryUnavailable as e:
                 failures.append(f"{state.url}: {e}")
                 with self._lock:
@@ -85,7 +105,7 @@ class Connector:
             return connection
         raise DirectoryUnavailable("; ".join(failures))
 
-    def _open_on(self, server: Server, bind_as_service: bool) -> Connection:
+    def _open_on(self, server: Server, url: str, bind_as_service: bool) -> Connection:
         settings = self.settings
         connection = Connection(
             server, authentication=SIMPLE, client_strategy=SYNC, auto_bind="NONE", raise_exceptions=False,
@@ -101,7 +121,7 @@ class Connector:
             if settings.start_tls and not connection.start_tls(read_server_info=False):
                 raise DirectoryUnavailable(f"StartTLS refused: {describe_result(connection.result)}")
             if bind_as_service:
-                bind_service_account(connection, settings)
+                self._bind_service_account(connection, url)
             _set_receive_timeout(connection, settings.timeout)
         except (LDAPException, OSError, ssl.SSLError) as e:
             _close_quietly(connection)
@@ -111,6 +131,18 @@ class Connector:
             raise
         return connection
 
+    def _bind_service_account(self, connection: Connection, url: str) -> None:
+        guard = self.guard
+        with guard.lock:  # threads that waited here see the refusal the first one recorded
+            if (refusal := guard.refusal()) is not None:
+                raise ServiceAccountRefused(refusal.describe())
+            try:
+                bind_service_account(connection, self.settings, guard.bind_controls())
+            except ServiceAccountRefused as e:
+                refusal = guard.refused(url, e.result, describe_result(e.result))
+                raise ServiceAccountRefused(refusal.describe(), e.result) from None
+        guard.bound()
+
 
 def _set_receive_timeout(connection: Connection, seconds: float) -> None:
     """From now on, each answer may take `seconds` (the directory's timeout)."""
@@ -118,13 +150,13 @@ def _set_receive_timeout(connection: Connection, seconds: float) -> None:
     connection.socket.settimeout(seconds)
 
 
-def bind_service_account(connection: Connection, settings: DirectorySettings) -> None:
+def bind_service_account(connection: Connection, settings: DirectorySettings, controls: list | None = None) -> None:
     # The password goes as bytes: ldap3 would apply SASLprep to a str and change some passwords.
     connection.user = settings.bind_dn
     connection.password = settings.bind_password.encode("utf-8")
-    if not connection.bind(read_server_info=False):
+    if not connection.bind(read_server_info=False, controls=controls):
         raise ServiceAccountRefused(f"the service account {settings.bind_dn!r} could not bind: "
-                                   f"{describe_result(connection.result)}")
+                                    f"{describe_result(connection.result)}", connection.result)
 
 
 def _ldap3_server(url: str, settings: DirectorySettings) -> Server:
@@ -158,25 +190,27 @@ class ConnectionPool:
         self._bind_as_service = bind_as_service
         self._idle: queue.LifoQueue[Connection] = queue.LifoQueue(maxsize=size)
 
-    def run(self, operation: Callable[[Connection], T], retry_if_reused: bool) -> T:
+    def run(self, operation: Callable[[Connection], T], retry: bool) -> T:
         """Do `operation` on a connection of our own and give the connection back afterwards.
 
-        A reused connection may have been dropped by the server while idle; with retry_if_reused the
-        operation is then tried once more on a new connection. Network failures become
-        DirectoryUnavailable; a connection that failed is closed, never given back.
+        With `retry` (searches), an operation whose connection dies under it (dropped while idle, reset,
+        the server stopped mid-search) is tried once more, on a new connection to the NEXT server of the
+        directory. A bind is never retried: a retry could count a wrong password twice toward a lockout.
+        Network failures become DirectoryUnavailable; a connection that failed is closed, never given back.
         """
         connection = self._take_idle()
-        reused = connection is not None
+        failed = None
         while True:
-            connection = connection or self._connector.open(self._bind_as_service)
+            connection = connection or self._connector.open(self._bind_as_service, after=failed)
             try:
                 outcome = operation(connection)
             except (LDAPException, OSError, ssl.SSLError) as e:
                 _close_quietly(connection)
-                if reused and retry_if_reused:
-                    log.info("event=directory_retry directory=%s reason=%r", self._connector.settings.name,
+                if retry and failed is None:
+                    log.info("event=directory_retry directory=%s server=%s:%s reason=%r",
+                             self._connector.settings.name, connection.server.host, connection.server.port,
                              describe_error(e))
-                    connection, reused = None, False
+                    connection, failed = None, connection
                     continue
                 raise DirectoryUnavailable(describe_error(e)) from None
             except BaseException:

@@ -26,6 +26,7 @@ from .activedirectory import ActiveDirectory
 from .connections import ConnectionPool, Connector, DirectoryUnavailable, describe_result
 from .entries import UserEntry
 from .flavour import AccountState, Flavour
+from .guard import ServiceGuard
 from .groups import Group, split_unescaped, unescape_dn_value
 from .names import LoginName, escape_filter_value, parse_login_name, user_search_filter
 from .openldap import OpenLDAP
@@ -48,9 +49,10 @@ class Directory:
     """One configured directory: its servers, its service account, and the questions asked of it."""
 
     def __init__(self, settings: DirectorySettings, connector: Connector | None = None,
-                 extra_attributes: tuple[str, ...] = ()):
+                 extra_attributes: tuple[str, ...] = (), data_dir: str | None = None):
+        """`data_dir`: where the service account guard keeps its record (None: in this process only)."""
         self.settings = settings
-        self.connector = connector = connector or Connector(settings)
+        self.connector = connector = connector or Connector(settings, service_guard(settings, data_dir))
         self._service = ConnectionPool(connector, bind_as_service=True)
         self._binds = ConnectionPool(connector, bind_as_service=False)
         self.flavour: Flavour = FLAVOURS[settings.type](settings, self._search)
@@ -108,7 +110,7 @@ class Directory:
             connection.bind(read_server_info=False, controls=controls)
             return connection.result or {}
 
-        result = self._binds.run(bind, retry_if_reused=False)
+        result = self._binds.run(bind, retry=False)
         state = self.flavour.bind_state(result, entry)
         if state is None:
             raise DirectoryUnavailable(f"unexpected bind result {describe_result(result)}")
@@ -171,11 +173,16 @@ class Directory:
                               time_limit=math.ceil(self.settings.timeout))
             return _entries(connection)
 
-        return self._service.run(search, retry_if_reused=True)
+        return self._service.run(search, retry=True)
 
     def close(self) -> None:
         self._service.close()
         self._binds.close()
+
+
+def service_guard(settings: DirectorySettings, data_dir: str | None, since: float = 0.0) -> ServiceGuard:
+    """The guard of a directory's service account, decoding refusals as its directory type does."""
+    return ServiceGuard(settings, data_dir, FLAVOURS[settings.type], since)
 
 
 def _entries(connection: Connection) -> list[UserEntry]:
@@ -206,11 +213,12 @@ class DirectorySet:
 
     @classmethod
     def from_settings(cls, settings: Iterable[DirectorySettings], extra_attributes: tuple[str, ...] = (),
-                      connector: Callable[[DirectorySettings], Connector] | None = None) -> DirectorySet:
+                      connector: Callable[[DirectorySettings], Connector] | None = None,
+                      data_dir: str | None = None) -> DirectorySet:
         """The directories of a config; `extra_attributes` are read with every user search (policy, card);
-        `connector` replaces the network (the demo's sample directory)."""
-        return cls([Directory(s, connector(s) if connector else None, extra_attributes=extra_attributes)
-                    for s in settings])
+        `connector` replaces the network (the demo's sample directory); `data_dir` is [server] data_dir."""
+        return cls([Directory(s, connector(s) if connector else None, extra_attributes=extra_attributes,
+                              data_dir=data_dir) for s in settings])
 
     def route(self, name: LoginName) -> Directory | None:
         """The directory claiming the name's DOMAIN\\ or @suffix; the default one for a plain name."""

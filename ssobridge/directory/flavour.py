@@ -51,9 +51,17 @@ class Flavour:
     def group_base(self) -> str:
         return self.settings.group_base_dn or self.settings.base_dn
 
-    def bind_controls(self) -> list | None:
-        """The controls sent with the user's bind (ldap3's (oid, criticality, value) tuples)."""
+    @classmethod
+    def bind_controls(cls) -> list | None:
+        """The controls sent with a bind, the user's and the service account's (ldap3's (oid, criticality,
+        value) tuples)."""
         return None
+
+    @classmethod
+    def bind_refusal(cls, result: Mapping) -> tuple[str, AccountState | None]:
+        """A refused service-account bind: the directory's own code, as an administrator looks it up, and
+        the state it means (None when the result is not about the credentials)."""
+        return f"result {result.get('result')}", None
 
     def bind_state(self, result: Mapping, entry: UserEntry) -> AccountState | None:
         """The state a bind result reveals; None when the result is not about the credentials."""

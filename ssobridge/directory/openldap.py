@@ -21,6 +21,7 @@ PPOLICY_ERRORS = {
     1: AccountState.LOCKED,  # accountLocked
     2: AccountState.MUST_CHANGE,  # changeAfterReset
 }
+PPOLICY_ERROR_NAMES = {0: "passwordExpired", 1: "accountLocked", 2: "changeAfterReset"}
 # With uid, for posixGroup membership (memberUid).
 PPOLICY_STATE_ATTRIBUTES = ("pwdAccountLockedTime", "pwdReset", "pwdChangedTime", "pwdPolicySubentry", "uid")
 # pwdAccountLockedTime with this value means locked by an administrator until unlocked: disabled.
@@ -101,8 +102,18 @@ class OpenLDAP(Flavour):
         self._policies: TTLCache = TTLCache(maxsize=64, ttl=300)
         self._policies_lock = threading.Lock()
 
-    def bind_controls(self) -> list | None:
+    @classmethod
+    def bind_controls(cls) -> list | None:
         return [(PPOLICY_OID, False, None)]
+
+    @classmethod
+    def bind_refusal(cls, result: Mapping) -> tuple[str, AccountState | None]:
+        error = ppolicy_error(result)
+        code = f"result {result.get('result')}"
+        if error is not None:
+            code += f" {PPOLICY_ERROR_NAMES.get(error, error)}"
+        # The service account's own entry is not at hand: an administrator's lock shows as LOCKED.
+        return code, ppolicy_bind_state(result, UserEntry("", {}))
 
     def bind_state(self, result: Mapping, entry: UserEntry) -> AccountState | None:
         return ppolicy_bind_state(result, entry)

@@ -1,50 +1,83 @@
-"""Raw probes for `ssobridge check`: one server at a time, plain results, the wording left to the caller."""
+"""Raw probes for `ssobridge check`: one server at a time, one service bind each, plain results, the wording
+left to the caller."""
 
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Mapping
 from urllib.parse import urlsplit
 
 from ldap3 import BASE, NONE, SUBTREE, Connection, Server, Tls
 from ldap3.core.exceptions import LDAPException
 
 from ..config import DirectorySettings
-from .connections import Connector, DirectoryUnavailable, describe_result
-
-
-def service_bind_problem(settings: DirectorySettings) -> str | None:
-    """None when the first server's TLS handshake and the service-account bind work; else the error."""
-    try:
-        connection = Connector(settings).open(bind_as_service=True)
-    except DirectoryUnavailable as e:
-        return str(e)
-    connection.unbind()
-    return None
+from .connections import Connector, DirectoryUnavailable, ServiceAccountRefused, describe_result
+from .directory import Directory
+from .guard import ServiceGuard
 
 
 @dataclass(frozen=True)
-class SearchProbe:
+class ServerProbe:
+    """What one server said, all over ONE connection bound as the service account (one bind per server)."""
+
+    problem: str | None = None  # the TLS handshake or the service bind failed: why
+    refused: bool = False  # the service account was refused (or its refusal is still remembered)
     base_problem: str | None = None  # why base_dn cannot be read, when it cannot
     filter_problem: str | None = None  # why the filter is not a valid LDAP filter, when it is not
     example_dn: str | None = None  # an entry the filter matches (None: it matches nothing)
+    groups: Mapping[str, bool] = field(default_factory=dict)  # group name -> found in this directory
+    groups_problem: str | None = None  # why the groups could not be looked up
 
 
-def probe_searches(settings: DirectorySettings, user_filter: str) -> SearchProbe:
-    """As the service account: can base_dn be read, and does `user_filter` match anything under it?
-    DirectoryUnavailable when no server answers."""
-    connection = Connector(settings).open(bind_as_service=True)
+def probe_server(settings: DirectorySettings, url: str, guard: ServiceGuard, user_filter: str,
+                 group_names: Iterable[str] = ()) -> ServerProbe:
+    """As the service account on the server `url`: TLS and the bind, can base_dn be read, does `user_filter`
+    match anything under it, and which of `group_names` exist. The guard's record stops the bind."""
+    one = replace(settings, urls=(url,))
     try:
-        if not connection.search(settings.base_dn, "(objectClass=*)", BASE, attributes=["1.1"]):
-            return SearchProbe(base_problem=describe_result(connection.result))
+        connection = Connector(one, guard).open(bind_as_service=True)
+    except ServiceAccountRefused as e:
+        return ServerProbe(problem=str(e).removeprefix(f"{url}: "), refused=True)
+    except DirectoryUnavailable as e:
+        return ServerProbe(problem=str(e).removeprefix(f"{url}: "))
+    directory = Directory(one, _Held(one, connection))
+    try:
+        found = _searches(connection, settings.base_dn, user_filter)
         try:
-            connection.search(settings.base_dn, user_filter, SUBTREE, attributes=["1.1"], size_limit=3)
-        except LDAPException as e:
-            return SearchProbe(filter_problem=str(e))
-        found = [r for r in connection.response or () if r.get("type") == "searchResEntry"]
-        return SearchProbe(example_dn=found[0]["dn"] if found else None)
+            groups = {name: directory.group_exists(name) for name in group_names}
+        except DirectoryUnavailable as e:
+            return replace(found, groups_problem=str(e))
+        return replace(found, groups=groups)
     finally:
-        connection.unbind()
+        directory.close()
+        if not connection.closed:
+            connection.unbind()
+
+
+def _searches(connection: Connection, base_dn: str, user_filter: str) -> ServerProbe:
+    if not connection.search(base_dn, "(objectClass=*)", BASE, attributes=["1.1"]):
+        return ServerProbe(base_problem=describe_result(connection.result))
+    try:
+        connection.search(base_dn, user_filter, SUBTREE, attributes=["1.1"], size_limit=3)
+    except LDAPException as e:
+        return ServerProbe(filter_problem=str(e))
+    found = [r for r in connection.response or () if r.get("type") == "searchResEntry"]
+    return ServerProbe(example_dn=found[0]["dn"] if found else None)
+
+
+class _Held(Connector):
+    """The probe's one connection, lent to a Directory for its group lookups: never a second bind."""
+
+    def __init__(self, settings: DirectorySettings, connection: Connection):
+        super().__init__(settings)
+        self._connection: Connection | None = connection
+
+    def open(self, bind_as_service: bool, after: Connection | None = None) -> Connection:
+        connection, self._connection = self._connection, None
+        if connection is None or connection.closed:
+            raise DirectoryUnavailable("the connection to the server was lost")
+        return connection
 
 
 def peer_certificate(settings: DirectorySettings) -> bytes:

@@ -214,7 +214,7 @@ def ad_config(ad, **overrides) -> str:
     settings.update(overrides)
     urls = settings.pop("urls", [ad.ldaps_url])
     return directory_toml("example-ad", "active_directory", urls, ad.base_dn, ad.service_dn,
-                          ad.service_password, **settings)
+                          settings.pop("bind_password", ad.service_password), **settings)
 
 
 def openldap_config(ldap, **overrides) -> str:
@@ -222,7 +222,7 @@ def openldap_config(ldap, **overrides) -> str:
     settings.update(overrides)
     urls = settings.pop("urls", [ldap.ldaps_url])
     return directory_toml("example-openldap", "ldap", urls, ldap.base_dn, ldap.service_dn,
-                          ldap.service_password, **settings)
+                          settings.pop("bind_password", ldap.service_password), **settings)
 
 
 @pytest.fixture(scope="module")

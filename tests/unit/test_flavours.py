@@ -11,6 +11,7 @@ from ssobridge.directory import AmbiguousUser, Directory, DirectorySet, Director
 from ssobridge.directory.activedirectory import ActiveDirectory
 from ssobridge.directory.directory import FLAVOURS
 from ssobridge.directory.entries import generalized_time
+from ssobridge.directory.guard import REFUSAL_WORDS
 from ssobridge.directory.openldap import PPOLICY_OID, OpenLDAP
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
@@ -147,3 +148,26 @@ def test_find_never_reads_an_outage_or_an_ambiguity_as_nobody():
         DirectorySet([ambiguous]).find(username="twin", email="t@x")
     with pytest.raises(DirectoryUnavailable):
         DirectorySet([FakeDirectory("b", default=True, down=True)]).find(username="jdoe")
+
+
+@pytest.mark.parametrize("flavour, result, code, words", [
+    (ActiveDirectory, {"result": 49, "message": "80090308: LdapErr: DSID-0C09042A, data 52e, v3839"},
+     "data 52e", "service account password is wrong"),
+    (ActiveDirectory, {"result": 49, "message": "... data 775, v3839"}, "data 775", "service account is LOCKED"),
+    (ActiveDirectory, {"result": 49, "message": "... data 533, v3839"}, "data 533", "service account is disabled"),
+    (ActiveDirectory, {"result": 49, "message": "... data 532, v3839"}, "data 532",
+     "service account password expired"),
+    (ActiveDirectory, {"result": 49, "message": "... data 701, v3839"}, "data 701", "service account has expired"),
+    (ActiveDirectory, {"result": 49, "message": "... data 773, v3839"}, "data 773",
+     "service account must change its password"),
+    (ActiveDirectory, {"result": 8, "message": "BindSimple: Transport encryption required."}, "result 8",
+     "service account bind refused"),
+    (OpenLDAP, {"result": 49}, "result 49", "service account password is wrong"),
+    (OpenLDAP, {"result": 49, "controls": {PPOLICY_OID: {"value": b"0\x03\x81\x01\x01"}}},
+     "result 49 accountLocked", "service account is LOCKED"),
+    (OpenLDAP, {"result": 49, "controls": {PPOLICY_OID: {"value": b"0\x03\x81\x01\x00"}}},
+     "result 49 passwordExpired", "service account password expired"),
+])
+def test_a_refused_service_bind_is_told_in_words(flavour, result, code, words):
+    found_code, state = flavour.bind_refusal(result)
+    assert (found_code, REFUSAL_WORDS.get(state, "service account bind refused")) == (code, words)

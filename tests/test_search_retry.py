@@ -1,0 +1,92 @@
+"""A search whose connection dies mid-operation is retried once on the NEXT server; a bind never is.
+
+Two real domain controllers: the first URL is a proxy to samba_ad_second_dc that, once armed, resets the
+connection carrying the next request (the operation in flight dies); the second URL is samba_ad.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import ldap3
+import pytest
+
+from ssobridge.directory import Directory, DirectoryUnavailable, parse_login_name
+from ssobridge.directory.connections import Connector
+from tests.support.directory import bound
+from tests.support.network import ResettingProxy
+from tests.test_directory_layer import settings_for
+
+
+@pytest.fixture
+def proxy(samba_ad_second_dc):
+    proxy = ResettingProxy(samba_ad_second_dc.host, samba_ad_second_dc.ldaps_port)
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture
+def settings(samba_ad, proxy):
+    return settings_for(samba_ad, urls=(f"ldaps://127.0.0.1:{proxy.port}", samba_ad.ldaps_url))
+
+
+class ArmsAfterOpening(Connector):
+    """Arms the proxy once, right after a new connection through it is open (and, for searches, bound):
+    the first request on that FRESH connection then dies in flight."""
+
+    def __init__(self, settings, proxy: ResettingProxy, for_service: bool):
+        super().__init__(settings)
+        self.proxy, self.for_service, self.armed = proxy, for_service, False
+
+    def open(self, bind_as_service, after=None):
+        connection = super().open(bind_as_service, after)
+        if not self.armed and bind_as_service == self.for_service and connection.server.port == self.proxy.port:
+            self.armed = True
+            self.proxy.arm()
+        return connection
+
+
+def bad_password_count(ad, dn: str) -> int:
+    with bound(ad, ad.admin_dn, ad.admin_password) as admin:
+        admin.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["badPwdCount"])
+        return int((admin.response[0]["raw_attributes"].get("badPwdCount") or [b"0"])[0])
+
+
+def test_a_search_whose_new_connection_is_reset_is_retried_once_on_the_next_server(
+        samba_ad, proxy, settings, caplog):
+    directory = Directory(settings, ArmsAfterOpening(settings, proxy, for_service=True))
+    caplog.set_level(logging.INFO, "ssobridge.directory")
+    try:
+        entry = directory.find_user(parse_login_name("jdoe"))
+    finally:
+        directory.close()
+    assert entry.dn == samba_ad.users["jdoe"].dn and entry.server == samba_ad.ldaps_url
+    assert (proxy.connections, proxy.resets) == (1, 1)
+    [retry] = [r.getMessage() for r in caplog.records if "event=directory_retry" in r.getMessage()]
+    assert retry.startswith(f"event=directory_retry directory=ad server=127.0.0.1:{proxy.port} reason=")
+
+
+def test_a_search_on_a_reused_connection_reset_mid_operation_goes_to_the_next_server(samba_ad, proxy, settings):
+    directory = Directory(settings)
+    try:
+        assert directory.find_user(parse_login_name("jdoe")).server == f"ldaps://127.0.0.1:{proxy.port}"
+        proxy.arm()
+        assert directory.find_user(parse_login_name("jdoe")).server == samba_ad.ldaps_url
+    finally:
+        directory.close()
+    assert (proxy.connections, proxy.resets) == (1, 1)
+
+
+def test_a_bind_whose_connection_is_reset_is_never_retried(samba_ad, samba_ad_second_dc, proxy, settings):
+    user = samba_ad.users["jdoe"]
+    before = bad_password_count(samba_ad, user.dn), bad_password_count(samba_ad_second_dc, user.dn)
+    directory = Directory(settings, ArmsAfterOpening(settings, proxy, for_service=False))
+    try:
+        entry = directory.find_user(parse_login_name(user.login))
+        with pytest.raises(DirectoryUnavailable):
+            directory.verify_password(entry, b"wrong-" + user.password_bytes)
+    finally:
+        directory.close()
+    assert (proxy.connections, proxy.resets) == (2, 1)  # the service connection, the one bind: no other
+    # Neither DC counted a wrong password: the bind died before reaching DC2, and never went to DC1.
+    assert (bad_password_count(samba_ad, user.dn), bad_password_count(samba_ad_second_dc, user.dn)) == before
