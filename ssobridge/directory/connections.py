@@ -59,11 +59,15 @@ class Connector:
         self._lock = threading.Lock()
         self.opened = 0  # connections opened so far: with reuse, it stays small (benchmarks read it)
 
-    def open(self, bind_as_service: bool) -> Connection:
+    def open(self, bind_as_service: bool, server: str | None = None) -> Connection:
+        """A new connection; with `server` (a URL), to that server only, whatever its state."""
         now = time.monotonic()
         with self._lock:
-            candidates = [s for s in self._servers if s.down_until <= now] or \
-                [min(self._servers, key=lambda s: s.down_until)]
+            if server is not None:
+                candidates = [s for s in self._servers if s.url == server] or [_ServerState(server)]
+            else:
+                candidates = [s for s in self._servers if s.down_until <= now] or \
+                    [min(self._servers, key=lambda s: s.down_until)]
         failures = []
         for state in candidates:
             try:
@@ -158,17 +162,20 @@ class ConnectionPool:
         self._bind_as_service = bind_as_service
         self._idle: queue.LifoQueue[Connection] = queue.LifoQueue(maxsize=size)
 
-    def run(self, operation: Callable[[Connection], T], retry_if_reused: bool) -> T:
+    def run(self, operation: Callable[[Connection], T], retry_if_reused: bool, server: str | None = None) -> T:
         """Do `operation` on a connection of our own and give the connection back afterwards.
+
+        With `server` (a URL, see connection_url), only a connection to that server is used: a login's
+        bind goes to the DC its search read the lockout counters from (AD does not replicate them).
 
         A reused connection may have been dropped by the server while idle; with retry_if_reused the
         operation is then tried once more on a new connection. Network failures become
         DirectoryUnavailable; a connection that failed is closed, never given back.
         """
-        connection = self._take_idle()
+        connection = self._take_idle(server)
         reused = connection is not None
         while True:
-            connection = connection or self._connector.open(self._bind_as_service)
+            connection = connection or self._connector.open(self._bind_as_service, server)
             try:
                 outcome = operation(connection)
             except (LDAPException, OSError, ssl.SSLError) as e:
@@ -193,19 +200,33 @@ class ConnectionPool:
         except queue.Full:
             _close_quietly(connection)
 
-    def _take_idle(self) -> Connection | None:
-        while True:
-            try:
-                connection = self._idle.get_nowait()
-            except queue.Empty:
-                return None
-            if _still_open(connection):
-                return connection
-            _close_quietly(connection)
+    def _take_idle(self, server: str | None = None) -> Connection | None:
+        others = []  # idle connections to other servers than the one asked for, given back afterwards
+        try:
+            while True:
+                try:
+                    connection = self._idle.get_nowait()
+                except queue.Empty:
+                    return None
+                if not _still_open(connection):
+                    _close_quietly(connection)
+                elif server is None or connection_url(connection) == server:
+                    return connection
+                else:
+                    others.append(connection)
+        finally:
+            for connection in others:
+                self._give_back(connection)
 
     def close(self) -> None:
         while (connection := self._take_idle()) is not None:
             _close_quietly(connection)
+
+
+def connection_url(connection: Connection) -> str:
+    """The URL of the server a connection is to, as UserEntry.server records it."""
+    server = connection.server
+    return f"{'ldaps' if server.ssl else 'ldap'}://{server.host}:{server.port}"
 
 
 def _still_open(connection: Connection) -> bool:
