@@ -26,8 +26,14 @@ def directory_locked(directory: DirectoryFixture, user: DirectoryUser) -> bool:
 
 
 def slapd_binds(directory: DirectoryFixture) -> int:
-    """Binds slapd has completed since it started (cn=Monitor)."""
+    """Binds slapd has completed since it started (cn=Monitor), not counting the one made to read it
+    (which the next reading does count: see binds_since)."""
     with bound(directory, directory.admin_dn, directory.admin_password) as admin:
         admin.search("cn=Bind,cn=Operations,cn=Monitor", "(objectClass=*)", ldap3.BASE,
                      attributes=["monitorOpCompleted"])
-        return int(admin.response[0]["raw_attributes"]["monitorOpCompleted"][0])
+        return int(admin.response[0]["raw_attributes"]["monitorOpCompleted"][0]) - 1
+
+
+def binds_since(directory: DirectoryFixture, before: int) -> int:
+    """Binds since slapd_binds() said `before`, without the two readings' own."""
+    return slapd_binds(directory) - before - 1
