@@ -16,7 +16,8 @@ from .reader import ConfigError
 from .sections import parse_listen
 from .settings import (DEFAULT_ATTRIBUTES, DEFAULT_MESSAGES, DEFAULT_USER_FILTERS, DIRECTORY_TYPES, LOG_LEVELS,
                        SINK_TYPES, SYSLOG_FACILITIES, USER_INFO_FIELDS, Config, DirectorySettings, EventSettings,
-                       LockoutSettings, LoginSettings, ServerSettings, SinkSettings, UserInfoSettings, defaults, is_loopback)
+                       LockoutSettings, LoginSettings, ServerSettings, SinkSettings, UserInfoSettings, defaults,
+                       is_loopback)
 
 __all__ = ["load", "ConfigError", "parse_listen", "DEFAULT_ATTRIBUTES", "DEFAULT_MESSAGES", "DEFAULT_USER_FILTERS",
            "DIRECTORY_TYPES", "LOG_LEVELS", "SINK_TYPES", "SYSLOG_FACILITIES", "USER_INFO_FIELDS", "Config",

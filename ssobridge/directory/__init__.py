@@ -6,5 +6,5 @@ from .entries import UserEntry
 from .flavour import AccountState, LockoutPolicy
 from .names import LoginName, parse_login_name
 
-__all__ = ["AccountState", "AmbiguousUser", "Directory", "DirectorySet", "DirectoryUnavailable", "LockoutPolicy", "LoginName",
-           "UserEntry", "parse_login_name"]
+__all__ = ["AccountState", "AmbiguousUser", "Directory", "DirectorySet", "DirectoryUnavailable", "LockoutPolicy",
+           "LoginName", "UserEntry", "parse_login_name"]

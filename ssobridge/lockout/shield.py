@@ -219,7 +219,8 @@ class Shield:
 def _lock(db, account: Account, until: float) -> None:
     db.execute("INSERT INTO lockout_accounts (account, label, name, locked_until) VALUES (?, ?, ?, ?) "
                "ON CONFLICT (account) DO UPDATE SET label = excluded.label, name = excluded.name, "
-               "locked_until = MAX(locked_until, excluded.locked_until)", (account.key, account.label, account.name, until))
+               "locked_until = MAX(locked_until, excluded.locked_until)",
+               (account.key, account.label, account.name, until))
 
 
 def _bare(name: str) -> str:

@@ -135,8 +135,8 @@ class LoginProvider:
             key=account_key(directory.name, entry.dn if entry else None, name.user),
             label=entry.dn if entry else f"{directory.name}: {trace.username}", name=trace.username,
             threshold=policy.threshold if policy.known else None, observation_seconds=policy.observation_seconds,
-            directory_failures=lambda since: directory.failures_since(entry, datetime.fromtimestamp(since, timezone.utc))
-            if entry else None)
+            directory_failures=lambda since: (
+                directory.failures_since(entry, datetime.fromtimestamp(since, timezone.utc)) if entry else None))
         try:
             with self.shield.attempt(account, password) as attempt:
                 if attempt.refused:
