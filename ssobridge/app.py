@@ -10,6 +10,7 @@ from .config import Config
 from .directory import DirectorySet
 from .events.delivery import Forwarder
 from .events.store import EventStore
+from .lockout import Shield, Store
 from .providers import Bridge
 from .providers.events import EventProvider
 from .providers.userinfo import CARD_ATTRIBUTES
@@ -46,9 +47,16 @@ def build(config: Config, directories: DirectorySet | None = None) -> Runtime:
         forwarder = Forwarder(store, config.events.sinks, config.events.max_attempts,
                               config.events.retry_initial_seconds, config.events.retry_max_seconds)
         events = EventProvider(store, config.events.sinks, forwarder.notify)
-    bridge = Bridge(config, directories, events)
+    bridge = Bridge(config, directories, events, shield(config))
     endpoint = Endpoint(bridge, config.server.public_url, config.server.max_body_bytes, config.server.max_variables)
     return Runtime(endpoint, directories, forwarder, store)
+
+
+def shield(config: Config) -> Shield | None:
+    """The lockout shield of the config, its state in the [server] data_dir; None when [lockout] is off."""
+    if not config.lockout.enabled or not config.directories:
+        return None
+    return Shield(config.lockout, Store(config.server.data_dir))
 
 
 def configure_logging(level: str) -> None:

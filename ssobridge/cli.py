@@ -1,4 +1,4 @@
-"""Command line: serve, check, test-login, demo."""
+"""Command line: serve, check, test-login, explain, events, lockouts, unlock, healthcheck, demo."""
 
 from __future__ import annotations
 
@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     events.add_argument("action", choices=["list", "tail", "retry"])
     events.add_argument("--limit", type=int, default=20, help="list: how many of the newest events")
     events.add_argument("--sink", help="retry: only this sink's dead deliveries")
+    with_config("lockouts", "list the accounts the lockout shield refuses passwords for (soft-locked)")
+    unlock = with_config("unlock", "lift the lockout shield's soft lock of an account")
+    unlock.add_argument("user", help="as typed at the portal, or the entry's DN")
     with_config("healthcheck", "exit 0 when the service of this config answers on its listen address (Docker)")
     demo = commands.add_parser("demo", help="serve on an embedded sample directory, to try ssobridge without one")
     demo.add_argument("--listen", default="127.0.0.1:8290", help="host:port (default 127.0.0.1:8290)")
@@ -70,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.command == "events":
         from .events.commands import events_command
         return events_command(config, arguments.action, arguments.limit, arguments.sink, sys.stdout)
+    if arguments.command in ("lockouts", "unlock"):
+        from .lockout.commands import lockouts_command, unlock_command
+        return lockouts_command(config, sys.stdout) if arguments.command == "lockouts" else \
+            unlock_command(config, arguments.user, sys.stdout)
     from . import diagnose
     configure_logging("CRITICAL")  # the command prints what matters; the log would repeat it
     if arguments.command == "check":

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
+from .app import shield
 from .config import Config, DirectorySettings
 from .directory import DirectorySet, DirectoryUnavailable, parse_login_name
 from .directory.directory import service_guard
@@ -198,7 +199,7 @@ def test_login(config: Config, username: str, password: str | None, out: TextIO)
         say("no [[directory]] configured: the login provider is not enabled")
         return 2
     directories = DirectorySet.from_settings(config.directories, data_dir=config.server.data_dir)
-    provider = LoginProvider(directories, config.messages, config.login)
+    provider = LoginProvider(directories, config.messages, config.login, shield(config))
     operation = "GetSignInCookieInfo" if password is None else "Authenticate"
     trace = LoginTrace(operation, username)
     pairs = [("loginUsername", username)] + ([("loginPassword", password)] if password is not None else [])

@@ -6,7 +6,7 @@ broken file in one pass. Nothing else in ssobridge reads the TOML file or the en
     settings.py        the settings dataclasses: each field with its default and a comment
     reader.py          reading the file, ${NAME} substitution, Table (typed reads, unknown keys)
     load.py            load(): the whole file into a Config
-    sections.py        [server], [events], [user_info]
+    sections.py        [server], [lockout], [events], [user_info]
     directories.py     [[directory]], [attributes]
     policy_tables.py   [policy] and the rule tables (the rules themselves: ssobridge/policy.py)
 """
@@ -16,9 +16,10 @@ from .reader import ConfigError
 from .sections import parse_listen
 from .settings import (DEFAULT_ATTRIBUTES, DEFAULT_MESSAGES, DEFAULT_USER_FILTERS, DIRECTORY_TYPES, LOG_LEVELS,
                        SINK_TYPES, SYSLOG_FACILITIES, USER_INFO_FIELDS, Config, DirectorySettings, EventSettings,
-                       LoginSettings, ServerSettings, SinkSettings, UserInfoSettings, defaults, is_loopback)
+                       LockoutSettings, LoginSettings, ServerSettings, SinkSettings, UserInfoSettings, defaults,
+                       is_loopback)
 
 __all__ = ["load", "ConfigError", "parse_listen", "DEFAULT_ATTRIBUTES", "DEFAULT_MESSAGES", "DEFAULT_USER_FILTERS",
            "DIRECTORY_TYPES", "LOG_LEVELS", "SINK_TYPES", "SYSLOG_FACILITIES", "USER_INFO_FIELDS", "Config",
-           "DirectorySettings", "EventSettings", "LoginSettings", "ServerSettings", "SinkSettings",
+           "DirectorySettings", "EventSettings", "LockoutSettings", "LoginSettings", "ServerSettings", "SinkSettings",
            "UserInfoSettings", "defaults", "is_loopback"]

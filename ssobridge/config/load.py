@@ -11,9 +11,9 @@ from ..operations import PASSWORD_KEYS
 from .directories import attributes_table, directories_list
 from .policy_tables import POLICY_TABLES, parse_policy
 from .reader import ConfigError, Table, read_toml
-from .sections import events_table, server_table, user_info_table
-from .settings import (DEFAULT_ATTRIBUTES, DEFAULT_MESSAGES, LOG_LEVELS, Config, EventSettings, LoginSettings,
-                       ServerSettings, UserInfoSettings)
+from .sections import events_table, lockout_table, server_table, user_info_table
+from .settings import (DEFAULT_ATTRIBUTES, DEFAULT_MESSAGES, LOG_LEVELS, Config, EventSettings, LockoutSettings,
+                       LoginSettings, ServerSettings, UserInfoSettings)
 
 
 def load(path: str | os.PathLike) -> Config:
@@ -43,6 +43,7 @@ def _build(raw: dict, source: str, problems: list[str]) -> Config:
     login = LoginSettings(sso_allow_must_change=login_table.get("sso_allow_must_change", bool),
                           sso_allow_password_expired=login_table.get("sso_allow_password_expired", bool))
     login_table.reject_unknown()
+    lockout = lockout_table(Table(top.get("lockout", dict, {}), "lockout", problems, LockoutSettings))
     logging_table = Table(top.get("logging", dict, {}), "logging", problems)
     log_level = logging_table.text_or_default("level", top.default("log_level")).upper()
     if log_level not in LOG_LEVELS:
@@ -59,7 +60,7 @@ def _build(raw: dict, source: str, problems: list[str]) -> Config:
                                          UserInfoSettings), folder)
     top.reject_unknown()
     return Config(server=server, web_service_password=password, provider_passwords=provider_passwords,
-                  directories=directories, attributes=attributes, messages=messages, login=login,
+                  directories=directories, attributes=attributes, messages=messages, login=login, lockout=lockout,
                   log_level=log_level, source=source, policy=policy, events=events, user_info=user_info)
 
 

@@ -1,4 +1,4 @@
-"""Parsing [server], [events] and [user_info] into their settings."""
+"""Parsing [server], [lockout], [events] and [user_info] into their settings."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .reader import Table
-from .settings import (SINK_TYPES, SYSLOG_FACILITIES, USER_INFO_FIELDS, EventSettings, ServerSettings, SinkSettings,
-                       UserInfoSettings, defaults, is_loopback)
+from .settings import (SINK_TYPES, SYSLOG_FACILITIES, USER_INFO_FIELDS, EventSettings, LockoutSettings, ServerSettings,
+                       SinkSettings, UserInfoSettings, defaults, is_loopback)
 
 _SERVER = defaults(ServerSettings)
 DEFAULT_LISTEN = f"{_SERVER['host']}:{_SERVER['port']}"
@@ -43,6 +43,26 @@ def server_table(t: Table, folder: Path) -> ServerSettings:
     )
     t.reject_unknown()
     return settings
+
+
+def lockout_table(t: Table) -> LockoutSettings:
+    settings = LockoutSettings(enabled=t.get("enabled", bool), threshold=_auto_or_positive(t, "threshold"),
+                               window_seconds=_auto_or_positive(t, "window_seconds"),
+                               known_password=t.get("known_password", bool), message=t.text_or_default("message"))
+    t.reject_unknown()
+    return settings
+
+
+def _auto_or_positive(t: Table, key: str) -> int | None:
+    """"auto" (or absent) -> None; otherwise a whole number of at least 1."""
+    value = t.data.get(key, "auto")
+    t.used.add(key)
+    if value == "auto":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        t.problem(key, f'must be "auto" or a whole number of at least 1, not {value!r}')
+        return None
+    return value
 
 
 def parse_listen(listen: str, t: Table | None = None) -> tuple[str, int]:

@@ -128,6 +128,18 @@ class LoginSettings:
     sso_allow_password_expired: bool = False
 
 
+DEFAULT_LOCKOUT_MESSAGE = "Too many failed sign-ins. Try again later or contact your IT helpdesk."
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockoutSettings:
+    enabled: bool = True  # the lockout shield (docs/security.md); off: every password goes to the directory
+    threshold: int | None = None  # failures within the window before passwords are refused; None ("auto"): from T
+    window_seconds: int | None = None  # None ("auto"): max(30 minutes, the directory's observation window + 1 min)
+    known_password: bool = True  # while soft-locked, the password of the last good login is still tried
+    message: str = DEFAULT_LOCKOUT_MESSAGE  # the Message of a login refused by the shield
+
+
 @dataclass(frozen=True)
 class SinkSettings:
     name: str  # named in logs and `ssobridge events`; default <type><n>
@@ -179,6 +191,7 @@ class Config:
     attributes: tuple[OutputMapping, ...] = DEFAULT_ATTRIBUTES  # [attributes]: output variable -> attributes
     messages: Mapping[str, str] = field(default_factory=lambda: DEFAULT_MESSAGES)  # [messages]: FAIL texts
     login: LoginSettings = LoginSettings()  # [login]
+    lockout: LockoutSettings = LockoutSettings()  # [lockout]
     log_level: str = "INFO"  # one of LOG_LEVELS
     policy: Policy = Policy()  # [policy] and the rule tables
     events: EventSettings | None = None  # None: the event provider is not enabled

@@ -13,7 +13,8 @@ from importlib import resources
 
 from ldap3 import MOCK_SYNC, NONE, SIMPLE, Connection, Server
 
-from ..config import DEFAULT_ATTRIBUTES, Config, DirectorySettings, ServerSettings, UserInfoSettings, parse_listen
+from ..config import (DEFAULT_ATTRIBUTES, Config, DirectorySettings, LockoutSettings, ServerSettings, UserInfoSettings,
+                      parse_listen)
 from ..directory import DirectorySet
 from ..directory.connections import Connector, bind_service_account
 from ..mapping import Candidate, OutputMapping
@@ -35,7 +36,7 @@ class SampleDirectoryConnector(Connector):
         for entry in data["entries"]:
             loader.strategy.add_entry(entry["dn"], {**entry["attributes"], "userPassword": entry["password"]})
 
-    def open(self, bind_as_service: bool, after: Connection | None = None) -> Connection:
+    def open(self, bind_as_service: bool, after: Connection | None = None, server: str | None = None) -> Connection:
         connection = Connection(self._server, authentication=SIMPLE, client_strategy=MOCK_SYNC,
                                 raise_exceptions=False)
         connection.open()
@@ -65,7 +66,8 @@ def demo_config(listen: str, password: str, data: dict) -> Config:
                             allow_plaintext_http=True)
     user_info = UserInfoSettings(cache_seconds=60, stale_seconds=3600)
     return Config(server=server, web_service_password=password, source="(demo)", directories=(directory,),
-                  attributes=attributes, user_info=user_info)
+                  attributes=attributes, user_info=user_info,
+                  lockout=LockoutSettings(enabled=False))  # nothing to protect; no state file in the folder
 
 
 def banner(config: Config, data: dict) -> str:

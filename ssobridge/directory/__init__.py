@@ -3,8 +3,8 @@
 from .connections import DirectoryUnavailable
 from .directory import AmbiguousUser, Directory, DirectorySet
 from .entries import UserEntry
-from .flavour import AccountState
+from .flavour import AccountState, LockoutPolicy
 from .names import LoginName, parse_login_name
 
-__all__ = ["AccountState", "AmbiguousUser", "Directory", "DirectorySet", "DirectoryUnavailable", "LoginName",
-           "UserEntry", "parse_login_name"]
+__all__ = ["AccountState", "AmbiguousUser", "Directory", "DirectorySet", "DirectoryUnavailable", "LockoutPolicy",
+           "LoginName", "UserEntry", "parse_login_name"]

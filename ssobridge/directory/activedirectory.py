@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+import threading
 from datetime import datetime
 from typing import Mapping
 
+from cachetools import TTLCache
+from ldap3 import BASE
+
 from ..config import DirectorySettings
 from .entries import AD_NEVER, UserEntry, filetime_or_never, filetime_to_datetime
-from .flavour import AccountState, Flavour, Search
+from .flavour import AccountState, Flavour, LockoutPolicy, Search
 from .groups import Group, TokenGroups
 
 # The "data NNN" sub-code of an AD bind error (result 49). AD reveals all but 775 only for a right password.
@@ -28,8 +32,12 @@ _AD_SUBCODE = re.compile(r"\bdata ([0-9a-f]{3,8})\b", re.IGNORECASE)
 UF_ACCOUNTDISABLE = 0x2
 UF_LOCKOUT = 0x10
 UF_PASSWORD_EXPIRED = 0x800000
+# badPwdCount and badPasswordTime are not replicated: they are as the DC that answered the search knows them.
 AD_STATE_ATTRIBUTES = ("userAccountControl", "lockoutTime", "accountExpires", "pwdLastSet",
-                       "msDS-User-Account-Control-Computed")
+                       "msDS-User-Account-Control-Computed", "badPwdCount", "badPasswordTime", "msDS-ResultantPSO")
+PSO_LOCKOUT = ("msDS-LockoutThreshold", "msDS-LockoutObservationWindow", "msDS-LockoutDuration")
+DOMAIN_LOCKOUT = ("lockoutThreshold", "lockOutObservationWindow", "lockoutDuration")
+POLICY_CACHE_SECONDS = 600
 
 
 def ad_bind_state(result: Mapping) -> AccountState | None:
@@ -62,12 +70,64 @@ def ad_account_state(entry: UserEntry, now: datetime) -> AccountState:
     return AccountState.OK
 
 
+def interval_seconds(value: int | None) -> int:
+    """An AD duration (negative, in 100 ns) in seconds; "never" (the most negative value) is 0."""
+    if not value or value <= -(2 ** 63):
+        return 0
+    return abs(value) // 10_000_000
+
+
+def naming_context(dn: str) -> str:
+    """The domain object's DN: the trailing DC= parts of a DN in the domain."""
+    parts = dn.split(",")
+    tail = []
+    for part in reversed(parts):
+        if not part.strip().upper().startswith("DC="):
+            break
+        tail.insert(0, part.strip())
+    return ",".join(tail)
+
+
+def ad_failures_since(entry: UserEntry, since: datetime) -> int | None:
+    """badPwdCount, if the last wrong password (badPasswordTime) is not older than `since`."""
+    count = entry.first_int("badPwdCount")
+    if count is None:
+        return None
+    last = filetime_or_never(entry.first_int("badPasswordTime"))
+    return count if last is not None and last >= since else 0
+
+
 class ActiveDirectory(Flavour):
     state_attributes = AD_STATE_ATTRIBUTES
 
     def __init__(self, settings: DirectorySettings, search: Search):
         super().__init__(settings, search)
         self._token_groups = TokenGroups(search, self.group_base, settings.group_name_cache_seconds)
+        self._policies: TTLCache = TTLCache(maxsize=64, ttl=POLICY_CACHE_SECONDS)
+        self._policies_lock = threading.Lock()
+
+    def lockout_policy(self, entry: UserEntry | None) -> LockoutPolicy:
+        """From the PSO named by msDS-ResultantPSO, else from the domain object; cached ten minutes."""
+        pso = entry.first_text("msDS-ResultantPSO") if entry is not None else None
+        dn, names = (pso, PSO_LOCKOUT) if pso else (naming_context(entry.dn if entry else self.settings.base_dn),
+                                                    DOMAIN_LOCKOUT)
+        with self._policies_lock:
+            cached = self._policies.get(dn.lower())
+        if cached is not None:
+            return cached
+        found = self.search(dn, BASE, "(objectClass=*)", list(names))
+        if not found or found[0].first_int(names[0]) is None:
+            policy = LockoutPolicy(known=False)  # e.g. a PSO the service account may not read
+        else:
+            policy = LockoutPolicy(threshold=found[0].first_int(names[0]) or 0,
+                                   observation_seconds=interval_seconds(found[0].first_int(names[1])),
+                                   duration_seconds=interval_seconds(found[0].first_int(names[2])))
+        with self._policies_lock:
+            self._policies[dn.lower()] = policy
+        return policy
+
+    def failures_since(self, entry: UserEntry, since: datetime) -> int | None:
+        return ad_failures_since(entry, since)
 
     def bind_state(self, result: Mapping, entry: UserEntry) -> AccountState | None:
         return ad_bind_state(result)

@@ -72,18 +72,22 @@ class Connector:
         self._lock = threading.Lock()
         self.opened = 0  # connections opened so far: with reuse, it stays small (benchmarks read it)
 
-    def open(self, bind_as_service: bool, after: Connection | None = None) -> Connection:
-        """A new connection; `after`: one that just failed, so begin with the server after its own."""
+    def open(self, bind_as_service: bool, after: Connection | None = None, server: str | None = None) -> Connection:
+        """A new connection. `after`: one that just failed, so begin with the server after its own.
+        `server` (a URL): to that server only, whatever its state (a login's bind, see ConnectionPool.run)."""
         if bind_as_service and (refusal := self.guard.refusal()) is not None:
             raise ServiceAccountRefused(refusal.describe())  # at once: no network, no bind
         now = time.monotonic()
         with self._lock:
             servers = self._servers
-            if after is not None:
-                failed = next((i for i, s in enumerate(servers) if s.serves(after)), -1)
-                servers = servers[failed + 1:] + servers[:failed + 1]
-            candidates = [s for s in servers if s.down_until <= now] or \
-                [min(servers, key=lambda s: s.down_until)]
+            if server is not None:
+                candidates = [s for s in servers if s.url == server] or [_ServerState(server)]
+            else:
+                if after is not None:
+                    failed = next((i for i, s in enumerate(servers) if s.serves(after)), -1)
+                    servers = servers[failed + 1:] + servers[:failed + 1]
+                candidates = [s for s in servers if s.down_until <= now] or \
+                    [min(servers, key=lambda s: s.down_until)]
         failures = []
         for state in candidates:
             try:
@@ -190,23 +194,26 @@ class ConnectionPool:
         self._bind_as_service = bind_as_service
         self._idle: queue.LifoQueue[Connection] = queue.LifoQueue(maxsize=size)
 
-    def run(self, operation: Callable[[Connection], T], retry: bool) -> T:
+    def run(self, operation: Callable[[Connection], T], retry: bool, server: str | None = None) -> T:
         """Do `operation` on a connection of our own and give the connection back afterwards.
 
         With `retry` (searches), an operation whose connection dies under it (dropped while idle, reset,
         the server stopped mid-search) is tried once more, on a new connection to the NEXT server of the
         directory. A bind is never retried: a retry could count a wrong password twice toward a lockout.
-        Network failures become DirectoryUnavailable; a connection that failed is closed, never given back.
+        With `server` (a URL, see connection_url), only a connection to that server is used, and never
+        another: a login's bind goes to the DC its search read the lockout counters from (AD does not
+        replicate them). Network failures become DirectoryUnavailable; a connection that failed is
+        closed, never given back.
         """
-        connection = self._take_idle()
+        connection = self._take_idle(server)
         failed = None
         while True:
-            connection = connection or self._connector.open(self._bind_as_service, after=failed)
+            connection = connection or self._connector.open(self._bind_as_service, after=failed, server=server)
             try:
                 outcome = operation(connection)
             except (LDAPException, OSError, ssl.SSLError) as e:
                 _close_quietly(connection)
-                if retry and failed is None:
+                if retry and failed is None and server is None:
                     log.info("event=directory_retry directory=%s server=%s:%s reason=%r",
                              self._connector.settings.name, connection.server.host, connection.server.port,
                              describe_error(e))
@@ -227,19 +234,33 @@ class ConnectionPool:
         except queue.Full:
             _close_quietly(connection)
 
-    def _take_idle(self) -> Connection | None:
-        while True:
-            try:
-                connection = self._idle.get_nowait()
-            except queue.Empty:
-                return None
-            if _still_open(connection):
-                return connection
-            _close_quietly(connection)
+    def _take_idle(self, server: str | None = None) -> Connection | None:
+        others = []  # idle connections to other servers than the one asked for, given back afterwards
+        try:
+            while True:
+                try:
+                    connection = self._idle.get_nowait()
+                except queue.Empty:
+                    return None
+                if not _still_open(connection):
+                    _close_quietly(connection)
+                elif server is None or connection_url(connection) == server:
+                    return connection
+                else:
+                    others.append(connection)
+        finally:
+            for connection in others:
+                self._give_back(connection)
 
     def close(self) -> None:
         while (connection := self._take_idle()) is not None:
             _close_quietly(connection)
+
+
+def connection_url(connection: Connection) -> str:
+    """The URL of the server a connection is to, as UserEntry.server records it."""
+    server = connection.server
+    return f"{'ldaps' if server.ssl else 'ldap'}://{server.host}:{server.port}"
 
 
 def _still_open(connection: Connection) -> bool:

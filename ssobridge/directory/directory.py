@@ -23,9 +23,9 @@ from ldap3 import BASE, SUBTREE, Connection
 
 from ..config import DirectorySettings
 from .activedirectory import ActiveDirectory
-from .connections import ConnectionPool, Connector, DirectoryUnavailable, describe_result
+from .connections import ConnectionPool, Connector, DirectoryUnavailable, connection_url, describe_result
 from .entries import UserEntry
-from .flavour import AccountState, Flavour
+from .flavour import AccountState, Flavour, LockoutPolicy
 from .guard import ServiceGuard
 from .groups import Group, split_unescaped, unescape_dn_value
 from .names import LoginName, escape_filter_value, parse_login_name, user_search_filter
@@ -100,8 +100,9 @@ class Directory:
         return entries[0] if entries else None
 
     def verify_password(self, entry: UserEntry, password: bytes) -> AccountState:
-        """Exactly one bind as the user's DN. A network failure here is never retried: a retry could
-        count a wrong password twice toward the account's lockout."""
+        """Exactly one bind as the user's DN, on the server the entry was read from (AD's lockout
+        counters are per DC). A network failure here is never retried: a retry could count a wrong
+        password twice toward the account's lockout."""
         controls = self.flavour.bind_controls()
 
         def bind(connection: Connection) -> dict:
@@ -110,11 +111,19 @@ class Directory:
             connection.bind(read_server_info=False, controls=controls)
             return connection.result or {}
 
-        result = self._binds.run(bind, retry=False)
+        result = self._binds.run(bind, retry=False, server=entry.server or None)
         state = self.flavour.bind_state(result, entry)
         if state is None:
             raise DirectoryUnavailable(f"unexpected bind result {describe_result(result)}")
         return state
+
+    def lockout_policy(self, entry: UserEntry | None) -> LockoutPolicy:
+        """The account's lockout policy (for None, the directory's default one); cached ten minutes."""
+        return self.flavour.lockout_policy(entry)
+
+    def failures_since(self, entry: UserEntry, since: datetime) -> int | None:
+        """Wrong passwords the directory counted since `since`, read from the entry; None if not readable."""
+        return self.flavour.failures_since(entry, since)
 
     def account_state(self, entry: UserEntry) -> AccountState:
         """The account's state read from its attributes, for single sign-on (no password to bind with)."""
@@ -192,7 +201,7 @@ def _entries(connection: Connection) -> list[UserEntry]:
     # sizeLimitExceeded: more entries than asked for, which find_user reports as ambiguous.
     if result.get("result") not in (0, SIZE_LIMIT_EXCEEDED):
         raise DirectoryUnavailable(f"search refused: {describe_result(result)}")
-    server = f"{'ldaps' if connection.server.ssl else 'ldap'}://{connection.server.host}:{connection.server.port}"
+    server = connection_url(connection)
     return [
         UserEntry(item["dn"], {k.lower(): tuple(v) for k, v in item.get("raw_attributes", {}).items()}, server)
         for item in connection.response or ()

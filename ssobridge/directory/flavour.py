@@ -9,6 +9,7 @@ openldap.py); a new one (389-DS, FreeIPA) is one new module and one line in dire
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Mapping, Protocol
 
@@ -28,6 +29,16 @@ class AccountState(enum.Enum):
     PASSWORD_EXPIRED = enum.auto()
     MUST_CHANGE = enum.auto()
     LOGON_RESTRICTED = enum.auto()
+
+
+@dataclass(frozen=True)
+class LockoutPolicy:
+    """The directory's own lockout policy for an account (AD: PSO or domain; OpenLDAP: pwdPolicy)."""
+
+    threshold: int = 0  # wrong passwords that lock the account; 0 = the directory never locks
+    observation_seconds: int = 0  # how long a failure counts toward the threshold
+    duration_seconds: int = 0  # how long a lockout lasts; 0 = until an administrator unlocks
+    known: bool = True  # False: the policy could not be read (the shield then assumes the worst)
 
 
 class Search(Protocol):
@@ -50,6 +61,14 @@ class Flavour:
     @property
     def group_base(self) -> str:
         return self.settings.group_base_dn or self.settings.base_dn
+
+    def lockout_policy(self, entry: UserEntry | None) -> LockoutPolicy:
+        """The account's lockout policy; for None (nobody found), the directory's default one."""
+        raise NotImplementedError
+
+    def failures_since(self, entry: UserEntry, since: datetime) -> int | None:
+        """Wrong passwords the directory counted for the entry since `since`; None when not readable."""
+        raise NotImplementedError
 
     @classmethod
     def bind_controls(cls) -> list | None:

@@ -12,7 +12,7 @@ from ldap3 import BASE
 
 from ..config import DirectorySettings
 from .entries import UserEntry, generalized_time
-from .flavour import AccountState, Flavour, Search
+from .flavour import AccountState, Flavour, LockoutPolicy, Search
 from .groups import Group, nested_groups
 
 PPOLICY_OID = "1.3.6.1.4.1.42.2.27.8.5.1"
@@ -23,7 +23,10 @@ PPOLICY_ERRORS = {
 }
 PPOLICY_ERROR_NAMES = {0: "passwordExpired", 1: "accountLocked", 2: "changeAfterReset"}
 # With uid, for posixGroup membership (memberUid).
-PPOLICY_STATE_ATTRIBUTES = ("pwdAccountLockedTime", "pwdReset", "pwdChangedTime", "pwdPolicySubentry", "uid")
+# pwdFailureTime is operational: returned only when asked for by name.
+PPOLICY_STATE_ATTRIBUTES = ("pwdAccountLockedTime", "pwdReset", "pwdChangedTime", "pwdPolicySubentry", "uid",
+                            "pwdFailureTime")
+POLICY_ATTRIBUTES = ["pwdMaxAge", "pwdLockoutDuration", "pwdLockout", "pwdMaxFailure", "pwdFailureCountInterval"]
 # pwdAccountLockedTime with this value means locked by an administrator until unlocked: disabled.
 PPOLICY_ADMIN_LOCK = "000001010000Z"
 
@@ -76,6 +79,13 @@ def ppolicy_bind_state(result: Mapping, entry: UserEntry) -> AccountState | None
 class PasswordPolicy:
     max_age: int = 0  # seconds; 0 = passwords never expire
     lockout_duration: int = 0  # seconds; 0 = locked until an administrator unlocks
+    lockout: LockoutPolicy = LockoutPolicy()  # pwdLockout, pwdMaxFailure, pwdFailureCountInterval
+
+
+def ppolicy_failures_since(entry: UserEntry, since: datetime) -> int:
+    """The entry's pwdFailureTime values not older than `since`."""
+    times = (generalized_time(value) for value in entry.texts("pwdFailureTime"))
+    return sum(1 for moment in times if moment is not None and moment >= since)
 
 
 def ppolicy_account_state(entry: UserEntry, policy: PasswordPolicy, now: datetime) -> AccountState:
@@ -99,7 +109,7 @@ class OpenLDAP(Flavour):
 
     def __init__(self, settings: DirectorySettings, search: Search):
         super().__init__(settings, search)
-        self._policies: TTLCache = TTLCache(maxsize=64, ttl=300)
+        self._policies: TTLCache = TTLCache(maxsize=64, ttl=600)
         self._policies_lock = threading.Lock()
 
     @classmethod
@@ -114,6 +124,12 @@ class OpenLDAP(Flavour):
             code += f" {PPOLICY_ERROR_NAMES.get(error, error)}"
         # The service account's own entry is not at hand: an administrator's lock shows as LOCKED.
         return code, ppolicy_bind_state(result, UserEntry("", {}))
+
+    def lockout_policy(self, entry: UserEntry | None) -> LockoutPolicy:
+        return self.password_policy(entry).lockout
+
+    def failures_since(self, entry: UserEntry, since: datetime) -> int | None:
+        return ppolicy_failures_since(entry, since)
 
     def bind_state(self, result: Mapping, entry: UserEntry) -> AccountState | None:
         return ppolicy_bind_state(result, entry)
@@ -140,19 +156,27 @@ class OpenLDAP(Flavour):
         """authTimestamp, kept by the lastbind overlay."""
         return generalized_time(entry.first_text("authTimestamp"))
 
-    def password_policy(self, entry: UserEntry) -> PasswordPolicy:
-        """The entry's pwdPolicySubentry, else ppolicy_default_dn; cached for five minutes."""
-        policy_dn = entry.first_text("pwdPolicySubentry") or self.settings.ppolicy_default_dn
+    def password_policy(self, entry: UserEntry | None) -> PasswordPolicy:
+        """The entry's pwdPolicySubentry, else ppolicy_default_dn; cached for ten minutes."""
+        policy_dn = (entry.first_text("pwdPolicySubentry") if entry else None) or self.settings.ppolicy_default_dn
         if not policy_dn:
             return PasswordPolicy()
         with self._policies_lock:
             cached = self._policies.get(policy_dn.lower())
         if cached is not None:
             return cached
-        entries = self.search(policy_dn, BASE, "(objectClass=*)", ["pwdMaxAge", "pwdLockoutDuration"])
-        policy = PasswordPolicy(max_age=entries[0].first_int("pwdMaxAge") or 0,
-                                lockout_duration=entries[0].first_int("pwdLockoutDuration") or 0) \
-            if entries else PasswordPolicy()
+        entries = self.search(policy_dn, BASE, "(objectClass=*)", POLICY_ATTRIBUTES)
+        policy = _password_policy(entries[0]) if entries else PasswordPolicy(lockout=LockoutPolicy(known=False))
         with self._policies_lock:
             self._policies[policy_dn.lower()] = policy
         return policy
+
+
+def _password_policy(entry: UserEntry) -> PasswordPolicy:
+    locks = (entry.first_text("pwdLockout") or "").upper() == "TRUE"
+    duration = entry.first_int("pwdLockoutDuration") or 0
+    return PasswordPolicy(
+        max_age=entry.first_int("pwdMaxAge") or 0, lockout_duration=duration,
+        lockout=LockoutPolicy(threshold=(entry.first_int("pwdMaxFailure") or 0) if locks else 0,
+                              observation_seconds=entry.first_int("pwdFailureCountInterval") or 0,
+                              duration_seconds=duration))

@@ -12,6 +12,7 @@ from typing import Callable
 
 from ..config import Config
 from ..directory import DirectorySet
+from ..lockout import Shield
 from ..operations import OPERATIONS
 from .base import ProviderResult, Variables, refused
 from .events import EventProvider
@@ -23,7 +24,8 @@ PERMISSION_DENIED = "Permission Denied"
 
 
 class Bridge:
-    def __init__(self, config: Config, directories: DirectorySet, events: EventProvider | None = None):
+    def __init__(self, config: Config, directories: DirectorySet, events: EventProvider | None = None,
+                 shield: Shield | None = None):
         self._passwords = {
             name: config.provider_passwords.get(op.password_key, config.web_service_password).encode("utf-8")
             for name, op in OPERATIONS.items()
@@ -31,7 +33,7 @@ class Bridge:
         # Provider module name (as in the table's handler names) -> the provider, when it is enabled.
         providers: dict[str, object] = {}
         if directories.directories:
-            providers["login"] = LoginProvider(directories, config.messages, config.login)
+            providers["login"] = LoginProvider(directories, config.messages, config.login, shield)
         if directories.directories and config.policy.enabled:
             providers["requests"] = RequestProvider(directories, config.policy)
         if directories.directories and config.user_info is not None:

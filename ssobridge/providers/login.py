@@ -9,11 +9,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Callable, Mapping
 
 from ..config import LoginSettings
-from ..directory import (AccountState, AmbiguousUser, Directory, DirectorySet, DirectoryUnavailable, UserEntry,
-                         parse_login_name)
+from ..directory import (AccountState, AmbiguousUser, Directory, DirectorySet, DirectoryUnavailable, LoginName,
+                         UserEntry, parse_login_name)
+from ..lockout import LOCKOUT, Account, LeaseTimeout, Shield, is_blank_password
+from ..lockout.rules import account_key
 from .base import ProviderResult, Variables, refused
 
 log = logging.getLogger("ssobridge.login")
@@ -31,6 +34,7 @@ MESSAGE_KEYS = {
     AccountState.LOGON_RESTRICTED: "logon_restricted",
 }
 WRONG = MESSAGE_KEYS[AccountState.WRONG_CREDENTIALS]
+LOCKED = AccountState.LOCKED
 
 
 def identity(directory: Directory, entry: UserEntry) -> list[tuple[str, str]]:
@@ -58,10 +62,12 @@ class LoginTrace:
 
 
 class LoginProvider:
-    def __init__(self, directories: DirectorySet, messages: Mapping[str, str], settings: LoginSettings):
+    def __init__(self, directories: DirectorySet, messages: Mapping[str, str], settings: LoginSettings,
+                 shield: Shield | None = None):
         self.directories = directories
-        self.messages = messages
+        self.messages = {**messages, "lockout": shield.settings.message} if shield else messages
         self.settings = settings
+        self.shield = shield
 
     def authenticate(self, variables: Variables, trace: LoginTrace | None = None) -> ProviderResult:
         username, password = variables.get("loginUsername"), variables.get("loginPassword")
@@ -69,12 +75,13 @@ class LoginProvider:
         if missing:
             return refused(f"Required Input Missing: {', '.join(missing)}")
         trace = trace or LoginTrace("Authenticate", username)
-        if not password.strip() or "\x00" in password:
+        if is_blank_password(password) or "\x00" in password:
             # Refused here: an empty password is an anonymous bind to many directories, and AD
-            # counts it toward lockout.
+            # counts it toward lockout; one of only spaces or invisible characters is nobody's.
             trace.reason = "blank password"
             return self._finish(trace, WRONG)
-        return self._login(trace, lambda directory, entry: directory.verify_password(entry, password.encode("utf-8")))
+        return self._login(trace, lambda directory, entry: directory.verify_password(entry, password.encode("utf-8")),
+                           password)
 
     def sign_in_cookie(self, variables: Variables, trace: LoginTrace | None = None) -> ProviderResult:
         username = variables.get("loginUsername")
@@ -90,7 +97,8 @@ class LoginProvider:
             return AccountState.OK
         return state
 
-    def _login(self, trace: LoginTrace, check: Callable[[Directory, UserEntry], AccountState]) -> ProviderResult:
+    def _login(self, trace: LoginTrace, check: Callable[[Directory, UserEntry], AccountState],
+               password: str | None = None) -> ProviderResult:
         started = time.monotonic()
         name = parse_login_name(trace.username)
         if name is None:
@@ -103,6 +111,8 @@ class LoginProvider:
         trace.search_filter = directory.user_filter(name)
         try:
             trace.entry = entry = directory.find_user(name)
+            if password is not None and self.shield is not None:
+                return self._shielded(trace, directory, name, password, check, started)
             if entry is None:
                 trace.reason = "no such user"
                 return self._finish(trace, WRONG)
@@ -113,6 +123,39 @@ class LoginProvider:
         except AmbiguousUser as e:  # the rule: see directory.directory
             trace.reason, trace.error = "user_filter matched several entries", str(e)
             return self._finish(trace, WRONG)
+        return self._outcome(trace, state, started)
+
+    def _shielded(self, trace: LoginTrace, directory: Directory, name: LoginName, password: str,
+                  check: Callable[[Directory, UserEntry], AccountState], started: float) -> ProviderResult:
+        """The lockout shield around the bind (see ssobridge/lockout): the same steps for nobody as for
+        somebody, so its answers reveal no account."""
+        entry = trace.entry
+        policy = directory.lockout_policy(entry)
+        account = Account(
+            key=account_key(directory.name, entry.dn if entry else None, name.user),
+            label=entry.dn if entry else f"{directory.name}: {trace.username}", name=trace.username,
+            threshold=policy.threshold if policy.known else None, observation_seconds=policy.observation_seconds,
+            directory_failures=lambda since: (
+                directory.failures_since(entry, datetime.fromtimestamp(since, timezone.utc)) if entry else None))
+        try:
+            with self.shield.attempt(account, password) as attempt:
+                if attempt.refused:
+                    trace.reason = attempt.verdict.value
+                    # Locked in the directory itself: say so, as a bind would have (AD 775, ppolicy accountLocked).
+                    locked = attempt.message_key == LOCKOUT and entry and directory.account_state(entry) is LOCKED
+                    return self._finish(trace, MESSAGE_KEYS[LOCKED] if locked else attempt.message_key)
+                trace.state = state = check(directory, entry) if entry else AccountState.WRONG_CREDENTIALS
+                attempt.record(ok=state is AccountState.OK, wrong=state is AccountState.WRONG_CREDENTIALS)
+        except LeaseTimeout:
+            trace.reason, trace.error = "directory unavailable", "another attempt for this account is still running"
+            return self._finish(trace, UNAVAILABLE)
+        if entry is None:
+            trace.reason = "no such user"
+            return self._finish(trace, WRONG)
+        return self._outcome(trace, state, started)
+
+    def _outcome(self, trace: LoginTrace, state: AccountState, started: float) -> ProviderResult:
+        directory, entry = trace.directory, trace.entry
         if state is not AccountState.OK:
             trace.reason = state.name.lower()
             return self._finish(trace, MESSAGE_KEYS[state])

@@ -100,6 +100,16 @@ class Service:
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    def command(self, *arguments: str) -> subprocess.CompletedProcess:
+        """`ssobridge ARGUMENTS --config` this service's config (e.g. "unlock", login), output captured."""
+        config = self.log_path.parent / "ssobridge.toml"
+        return subprocess.run([sys.executable, "-m", "ssobridge", *arguments, "--config", str(config)],
+                              capture_output=True, text=True, timeout=60)
+
+    def unlock(self, login: str) -> None:
+        """Lift the shield's soft lock (tests that lock somebody restore it with this and the directory's)."""
+        self.command("unlock", login)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()

@@ -241,8 +241,8 @@ class SlapdAccounts:
         with bound(self.directory, ADMIN_DN, ADMIN_PASSWORD) as admin:
             admin.search(user.dn, "(objectClass=*)", ldap3.BASE, attributes=["pwdAccountLockedTime",
                                                                             "pwdFailureTime"])
-            present = [name for name in ("pwdAccountLockedTime", "pwdFailureTime")
-                       if admin.entries and name in admin.entries[0]]
+            raw = admin.response[0]["raw_attributes"] if admin.response else {}
+            present = [name for name in ("pwdAccountLockedTime", "pwdFailureTime") if raw.get(name)]
             if present:
                 _modify(admin, user.dn, {name: [(ldap3.MODIFY_DELETE, [])] for name in present}, RELAX_RULES)
 

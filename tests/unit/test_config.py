@@ -206,3 +206,16 @@ def test_defaults_come_from_the_settings_dataclasses(tmp_path):
     assert {name: getattr(config.directories[0], name) for name in directory_defaults} == {
         **directory_defaults, "upn_suffixes": ("example.test",), "netbios_domain": "EXAMPLE"}
     assert config.user_info == UserInfoSettings()
+
+
+def test_lockout_takes_auto_or_a_number(tmp_path):
+    from ssobridge.config import LockoutSettings
+    assert load(write(tmp_path, SERVER_BASE)).lockout == LockoutSettings()
+    config = load(write(tmp_path, SERVER_BASE + '[lockout]\nthreshold = 4\nwindow_seconds = "auto"\n'
+                                                'known_password = false\nmessage = "Wait."\n'))
+    assert config.lockout == LockoutSettings(threshold=4, known_password=False, message="Wait.")
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, SERVER_BASE + '[lockout]\nthreshold = 0\nwindow_seconds = "soon"\n'))
+    assert error.value.problems == ['lockout.threshold: must be "auto" or a whole number of at least 1, not 0',
+                                    "lockout.window_seconds: must be \"auto\" or a whole number of at least 1, "
+                                    "not 'soon'"]

@@ -1,0 +1,229 @@
+"""The lockout shield: decide before a bind whether the password may go to the directory, record after.
+
+    with shield.attempt(account, password) as attempt:
+        if attempt.refused: answer attempt.message_key, no bind
+        ... bind ...
+        attempt.record(ok=..., wrong=...)
+
+The rules are in rules.py, the state in store.py; docs/security.md explains the choices.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from ..config import LockoutSettings
+from . import rules
+from .rules import Facts, Verdict
+from .store import Store
+
+log = logging.getLogger("ssobridge.lockout")
+
+LOCKOUT = "lockout"  # the message key of a soft-locked refusal (the others answer wrong_credentials)
+WRONG = "wrong_credentials"
+SCRYPT = dict(n=2 ** 14, r=8, p=1, dklen=32)  # ~50 ms and 16 MB: the cost of one known_password check
+SCRYPT_PER_SECOND, SCRYPT_BURST = 4, 8
+LEASE_SECONDS = 60.0  # longer than any bind (connect_timeout + timeout); a crashed holder frees it then
+
+
+@dataclass(frozen=True)
+class Account:
+    """One account as the shield sees it, built by the login provider from the directory's answers."""
+
+    key: str  # rules.account_key: the entry DN, or directory + typed name for nobody
+    label: str  # shown by `ssobridge lockouts`: the DN, or the typed name
+    name: str  # the username as typed (`ssobridge unlock` finds the account by it, or by the label)
+    threshold: int | None  # the directory's T for this account (None: policy not readable)
+    observation_seconds: int = 0  # the directory's observation window
+    # Wrong passwords the directory counted since an epoch time; None: not readable (counted locally).
+    directory_failures: Callable[[float], int | None] = field(default=lambda since: None)
+
+
+@dataclass(frozen=True)
+class Lockout:
+    label: str
+    failures: int
+    until: float
+
+
+class Attempt:
+    def __init__(self, shield: Shield, account: Account, password: str, verdict: Verdict, locked: bool):
+        self.shield, self.account, self.password, self.verdict = shield, account, password, verdict
+        self.locked = locked  # soft-locked when it began (a known_password bind does not lift that)
+
+    @property
+    def refused(self) -> bool:
+        return self.verdict not in (Verdict.BIND, Verdict.BIND_KNOWN)
+
+    @property
+    def message_key(self) -> str:
+        return LOCKOUT if self.verdict is Verdict.REFUSE_LOCKED else WRONG
+
+    def record(self, ok: bool, wrong: bool) -> None:
+        """The bind's outcome: ok (the password was right), wrong (wrong credentials), or neither."""
+        if ok:
+            self.shield._succeeded(self)
+        elif wrong:
+            self.shield._failed(self)
+
+
+class Shield:
+    def __init__(self, settings: LockoutSettings, store: Store, clock: Callable[[], float] = time.time):
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.budget = rules.TokenBucket(SCRYPT_PER_SECOND, SCRYPT_BURST)
+
+    def threshold(self, account: Account) -> int:
+        return rules.soft_threshold(account.threshold, self.settings.threshold)
+
+    def window(self, account: Account) -> int:
+        return rules.window_seconds(account.observation_seconds, self.settings.window_seconds)
+
+    @contextlib.contextmanager
+    def attempt(self, account: Account, password: str) -> Iterator[Attempt]:
+        with self.store.lease(account.key, LEASE_SECONDS):
+            yield self._decide(account, password)
+
+    def _decide(self, account: Account, password: str) -> Attempt:
+        now = self.clock()
+        since = max(now - self.window(account), self._reset_at(account.key))
+        failures = max(account.directory_failures(since) or 0, self._local_failures(account.key, since))
+        threshold = self.threshold(account)
+        locked = failures >= threshold
+        wrong = self.store.digest("wrong", account.key, password)
+        db = self.store._connection()
+        facts = Facts(
+            failures=failures, threshold=threshold,
+            repeated=db.execute("SELECT 1 FROM lockout_wrong WHERE account = ? AND digest = ? AND at >= ?",
+                                (account.key, wrong, since)).fetchone() is not None,
+            sprayed=db.execute("SELECT 1 FROM lockout_sprayed WHERE digest = ? AND until > ?",
+                               (self.store.digest("spray", password), now)).fetchone() is not None,
+            known_password=locked and self._is_known(account.key, password))
+        verdict = rules.decide(facts)
+        if locked:
+            self._mark_locked(account, now + self.window(account))
+        return Attempt(self, account, password, verdict, locked)
+
+    # --- state --------------------------------------------------------------------------------------
+
+    def _reset_at(self, key: str) -> float:
+        row = self.store._connection().execute("SELECT reset_at FROM lockout_accounts WHERE account = ?",
+                                               (key,)).fetchone()
+        return row[0] if row else 0.0
+
+    def _local_failures(self, key: str, since: float) -> int:
+        return self.store._connection().execute(
+            "SELECT COUNT(*) FROM lockout_failures WHERE account = ? AND at >= ?", (key, since)).fetchone()[0]
+
+    def _mark_locked(self, account: Account, until: float) -> None:
+        with self.store.transaction() as db:
+            _lock(db, account, until)
+
+    def _failed(self, attempt: Attempt) -> None:
+        account, now = attempt.account, self.clock()
+        spray = self.store.digest("spray", attempt.password)
+        with self.store.transaction() as db:
+            db.execute("INSERT INTO lockout_failures VALUES (?, ?)", (account.key, now))
+            db.execute("DELETE FROM lockout_failures WHERE at < ?", (now - 2 * self.window(account),))
+            db.execute("INSERT INTO lockout_wrong VALUES (?, ?, ?)",
+                       (account.key, self.store.digest("wrong", account.key, attempt.password), now))
+            db.execute("DELETE FROM lockout_wrong WHERE account = ? AND rowid NOT IN (SELECT rowid FROM "
+                       "lockout_wrong WHERE account = ? ORDER BY at DESC LIMIT ?)",
+                       (account.key, account.key, rules.WRONG_PASSWORDS_KEPT))
+            if attempt.verdict is Verdict.BIND_KNOWN:  # the directory refused it: no longer the password
+                db.execute("DELETE FROM lockout_verifiers WHERE account = ?", (account.key,))
+            db.execute("DELETE FROM lockout_spray WHERE at < ?", (now - rules.SPRAY_SECONDS,))
+            db.execute("INSERT INTO lockout_spray VALUES (?, ?, ?)", (spray, account.key, now))
+            accounts = db.execute("SELECT COUNT(DISTINCT account) FROM lockout_spray WHERE digest = ?",
+                                  (spray,)).fetchone()[0]
+            newly_sprayed = accounts > rules.SPRAY_ACCOUNTS and db.execute(
+                "INSERT OR IGNORE INTO lockout_sprayed VALUES (?, ?)",
+                (spray, now + rules.SPRAY_BLOCK_SECONDS)).rowcount == 1
+            db.execute("DELETE FROM lockout_sprayed WHERE until < ?", (now,))
+            if self._local_failures(account.key, now - self.window(account)) >= self.threshold(account):
+                _lock(db, account, now + self.window(account))
+        if newly_sprayed:
+            log.warning("event=password_spray accounts=%d within_s=%d blocked_s=%d "
+                        "(one wrong password tried for many accounts; refused for every account now)",
+                        accounts, rules.SPRAY_SECONDS, rules.SPRAY_BLOCK_SECONDS)
+
+    def _succeeded(self, attempt: Attempt) -> None:
+        account, now = attempt.account, self.clock()
+        with self.store.transaction() as db:
+            if not attempt.locked:
+                # As the directory does: a good password starts the count again. While soft-locked (the
+                # attacker is still there) the lock stays; the real user got in through known_password.
+                db.execute("DELETE FROM lockout_failures WHERE account = ?", (account.key,))
+                db.execute("INSERT INTO lockout_accounts (account, label, name, reset_at) VALUES (?, ?, ?, ?) "
+                           "ON CONFLICT (account) DO UPDATE SET reset_at = excluded.reset_at, locked_until = 0",
+                           (account.key, account.label, account.name, now))
+            if not self.settings.known_password:
+                return
+            row = db.execute("SELECT at FROM lockout_verifiers WHERE account = ?", (account.key,)).fetchone()
+            if row is not None and now - row[0] < rules.VERIFIER_REFRESH_SECONDS:
+                return
+            salt = secrets.token_bytes(16)
+            db.execute("INSERT OR REPLACE INTO lockout_verifiers VALUES (?, ?, ?, ?, ?)",
+                       (account.key, self._prefilter(account.key, attempt.password), salt,
+                        hashlib.scrypt(attempt.password.encode("utf-8", "surrogatepass"), salt=salt, **SCRYPT), now))
+
+    def _prefilter(self, key: str, password: str) -> int:
+        """16 bits of a keyed hash: a wrong password passes it once in 65,536 tries, so a flood of wrong
+        passwords almost never costs an scrypt."""
+        return int.from_bytes(self.store.digest("prefilter", key, password)[:2], "big")
+
+    def _is_known(self, key: str, password: str) -> bool:
+        if not self.settings.known_password:
+            return False
+        row = self.store._connection().execute(
+            "SELECT prefilter, salt, verifier FROM lockout_verifiers WHERE account = ?", (key,)).fetchone()
+        if row is None or row[0] != self._prefilter(key, password) or not self.budget.take():
+            return False
+        computed = hashlib.scrypt(password.encode("utf-8", "surrogatepass"), salt=row[1], **SCRYPT)
+        return hmac.compare_digest(computed, row[2])
+
+    # --- for the commands ---------------------------------------------------------------------------
+
+    def lockouts(self) -> list[Lockout]:
+        """Accounts soft-locked now (by failures this host counted or saw counted by the directory)."""
+        now = self.clock()
+        rows = self.store._connection().execute(
+            "SELECT a.label, a.locked_until, (SELECT COUNT(*) FROM lockout_failures f WHERE f.account = a.account "
+            "AND f.at >= a.reset_at) FROM lockout_accounts a WHERE a.locked_until > ? ORDER BY a.label",
+            (now,)).fetchall()
+        return [Lockout(label, failures, until) for label, until, failures in rows]
+
+    def unlock(self, user: str) -> list[str]:
+        """Lift the soft lock of the accounts whose DN or typed name is `user`; their labels."""
+        wanted = _bare(user)
+        now = self.clock()
+        with self.store.transaction() as db:
+            rows = db.execute("SELECT account, label, name FROM lockout_accounts").fetchall()
+            found = [(key, label) for key, label, name in rows
+                     if wanted in (_bare(name), rules.normalise_name(label)) or key == rules.account_key("", user, "")]
+            for key, _ in found:
+                db.execute("UPDATE lockout_accounts SET reset_at = ?, locked_until = 0 WHERE account = ?", (now, key))
+                db.execute("DELETE FROM lockout_failures WHERE account = ?", (key,))
+                db.execute("DELETE FROM lockout_wrong WHERE account = ?", (key,))
+        return [label for _, label in found]
+
+
+def _lock(db, account: Account, until: float) -> None:
+    db.execute("INSERT INTO lockout_accounts (account, label, name, locked_until) VALUES (?, ?, ?, ?) "
+               "ON CONFLICT (account) DO UPDATE SET label = excluded.label, name = excluded.name, "
+               "locked_until = MAX(locked_until, excluded.locked_until)",
+               (account.key, account.label, account.name, until))
+
+
+def _bare(name: str) -> str:
+    """The user part of DOMAIN\\user or user@suffix, normalised, so `unlock jdoe` finds EXAMPLE\\jdoe."""
+    name = rules.normalise_name(name)
+    return name.rpartition("\\")[2].rpartition("@")[0] or name.rpartition("\\")[2]
