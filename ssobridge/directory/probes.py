@@ -73,7 +73,7 @@ class _Held(Connector):
         super().__init__(settings)
         self._connection: Connection | None = connection
 
-    def open(self, bind_as_service: bool, after: Connection | None = None) -> Connection:
+    def open(self, bind_as_service: bool, after: Connection | None = None, server: str | None = None) -> Connection:
         connection, self._connection = self._connection, None
         if connection is None or connection.closed:
             raise DirectoryUnavailable("the connection to the server was lost")
