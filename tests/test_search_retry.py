@@ -38,8 +38,8 @@ class ArmsAfterOpening(Connector):
         super().__init__(settings)
         self.proxy, self.for_service, self.armed = proxy, for_service, False
 
-    def open(self, bind_as_service, after=None):
-        connection = super().open(bind_as_service, after)
+    def open(self, bind_as_service, after=None, server=None):
+        connection = super().open(bind_as_service, after, server)
         if not self.armed and bind_as_service == self.for_service and connection.server.port == self.proxy.port:
             self.armed = True
             self.proxy.arm()
