@@ -3,18 +3,22 @@ account, whatever the portal and `ssobridge check` do, and service resumes once 
 
 from __future__ import annotations
 
+import logging
 import time
 
 import ldap3
 import pytest
 
-from ssobridge.config import DEFAULT_USER_FILTERS, DirectorySettings
-from ssobridge.directory import Directory, parse_login_name
+from ssobridge.config import DEFAULT_MESSAGES, DEFAULT_USER_FILTERS, DirectorySettings, LoginSettings
+from ssobridge.directory import Directory, DirectorySet, parse_login_name
 from ssobridge.directory.connections import ServiceAccountRefused
 from tests.support.directory import bound
 from tests.support.services import (ATTRIBUTES, MESSAGES, ad_config, authenticate, fail, identity, ok,
                                     openldap_config, start_service)
+from ssobridge.providers.base import Variables
+from ssobridge.providers.login import LoginProvider
 from tests.test_cli import ssobridge
+from tests.test_directory_layer import settings_for
 
 WRONG_BIND_PASSWORD = "Not-The-Service-Passw0rd"
 
@@ -180,3 +184,27 @@ def test_slapd_service_account_refusals_are_told_apart_by_the_ppolicy_control(tm
         assert fixed.find_user(parse_login_name("jdoe")).dn.lower().startswith("uid=jdoe,")
     finally:
         fixed.close()
+
+
+def test_logins_blocked_by_the_guard_log_warnings_and_the_refusal_alone_is_an_error(tmp_path, samba_ad, caplog):
+    jdoe = samba_ad.users["jdoe"]
+    settings = settings_for(samba_ad, name="example-ad", bind_password=WRONG_BIND_PASSWORD)
+    directories = DirectorySet([Directory(settings, data_dir=str(tmp_path))])
+    provider = LoginProvider(directories, DEFAULT_MESSAGES, LoginSettings())
+    caplog.set_level(logging.INFO)
+    try:
+        answers = [provider.authenticate(Variables.from_pairs([("loginUsername", jdoe.login),
+                                                               ("loginPassword", jdoe.password)]))
+                   for _ in range(5)]
+    finally:
+        directories.close()
+        assert right_password_binds(samba_ad)
+    assert {(a.success, a.message, a.outputs) for a in answers} == \
+        {(True, DEFAULT_MESSAGES["directory_unavailable"], (("Authentication", "FAIL"),))}
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [line.split(" ", 1)[0] for line in errors] == ["event=service_account_refused"]
+    blocked = [r for r in caplog.records if "event=directory_unavailable" in r.getMessage()]
+    assert [r.levelname for r in blocked] == ["WARNING"] * 5
+    assert blocked[-1].getMessage().startswith(
+        "event=directory_unavailable operation=Authenticate directory=example-ad "
+        'error="service account password is wrong (data 52e), refused by ')

@@ -14,7 +14,7 @@ from typing import Callable, Mapping
 
 from ..config import LoginSettings
 from ..directory import (AccountState, AmbiguousUser, Directory, DirectorySet, DirectoryUnavailable, LoginName,
-                         UserEntry, parse_login_name)
+                         ServiceAccountRefused, UserEntry, parse_login_name)
 from ..lockout import LOCKOUT, Account, LeaseTimeout, Shield, is_blank_password
 from ..lockout.rules import account_key
 from .base import ProviderResult, Variables, refused
@@ -59,6 +59,7 @@ class LoginTrace:
     state: AccountState | None = None
     reason: str | None = None  # why it failed, in words
     error: str | None = None  # the directory problem, when it was unavailable
+    service_refused: bool = False  # unavailable because the service account is refused (the guard logged it)
 
 
 class LoginProvider:
@@ -119,6 +120,7 @@ class LoginProvider:
             trace.state = state = check(directory, entry)
         except DirectoryUnavailable as e:
             trace.reason, trace.error = "directory unavailable", str(e)
+            trace.service_refused = isinstance(e, ServiceAccountRefused)
             return self._finish(trace, UNAVAILABLE)
         except AmbiguousUser as e:  # the rule: see directory.directory
             trace.reason, trace.error = "user_filter matched several entries", str(e)
@@ -168,9 +170,11 @@ class LoginProvider:
     def _finish(self, trace: LoginTrace, message_key: str) -> ProviderResult:
         """Authentication=FAIL with the Message of `message_key`, and one log line saying why."""
         if trace.error:
-            log.error("event=%s operation=%s directory=%s error=%r",
-                      "directory_unavailable" if message_key == UNAVAILABLE else "ambiguous_user",
-                      trace.operation, trace.directory.name if trace.directory else None, trace.error)
+            # A refused service account is one ERROR line, the guard's; the calls it blocks are WARNINGs.
+            log.log(logging.WARNING if trace.service_refused else logging.ERROR,
+                    "event=%s operation=%s directory=%s error=%r",
+                    "directory_unavailable" if message_key == UNAVAILABLE else "ambiguous_user",
+                    trace.operation, trace.directory.name if trace.directory else None, trace.error)
         log.info("event=login operation=%s outcome=FAIL reason=%r user=%r directory=%s server=%s dn=%r",
                  trace.operation, trace.reason, trace.username, trace.directory.name if trace.directory else None,
                  trace.entry.server if trace.entry else None, trace.entry.dn if trace.entry else None)
