@@ -1,4 +1,5 @@
-"""A search whose connection dies mid-operation is retried once on the NEXT server; a bind never is.
+"""A search whose connection dies mid-operation is retried once on the NEXT server; a bind never is, and a
+login's bind goes only to the server its search read the entry from.
 
 Two real domain controllers: the first URL is a proxy to samba_ad_second_dc that, once armed, resets the
 connection carrying the next request (the operation in flight dies); the second URL is samba_ad.
@@ -11,8 +12,13 @@ import logging
 import ldap3
 import pytest
 
-from ssobridge.directory import Directory, DirectoryUnavailable, parse_login_name
+from ssobridge.config import DEFAULT_MESSAGES, LockoutSettings, LoginSettings
+from ssobridge.directory import Directory, DirectorySet, DirectoryUnavailable, parse_login_name
 from ssobridge.directory.connections import Connector
+from ssobridge.lockout import Shield
+from ssobridge.lockout.store import Store
+from ssobridge.providers.base import Variables
+from ssobridge.providers.login import LoginProvider
 from tests.support.directory import bound
 from tests.support.network import ResettingProxy
 from tests.test_directory_layer import settings_for
@@ -89,4 +95,43 @@ def test_a_bind_whose_connection_is_reset_is_never_retried(samba_ad, samba_ad_se
         directory.close()
     assert (proxy.connections, proxy.resets) == (2, 1)  # the service connection, the one bind: no other
     # Neither DC counted a wrong password: the bind died before reaching DC2, and never went to DC1.
+    assert (bad_password_count(samba_ad, user.dn), bad_password_count(samba_ad_second_dc, user.dn)) == before
+
+
+class PinnedServerFailsAfterSearch(Directory):
+    """The server the search used stops taking connections once the entry is found, before the bind."""
+
+    def __init__(self, settings, pinned: ResettingProxy):
+        super().__init__(settings)
+        self.pinned = pinned
+
+    def find_user(self, name):
+        entry = super().find_user(name)
+        self.pinned.close()  # new connections to it are refused; the service connection lives on
+        return entry
+
+
+def test_a_login_whose_pinned_server_fails_before_the_bind_is_unavailable_and_binds_nowhere_else(
+        tmp_path, samba_ad, samba_ad_second_dc, proxy, caplog):
+    user = samba_ad.users["jdoe"]
+    other = ResettingProxy(samba_ad.host, samba_ad.ldaps_port)  # the next server, counting its connections
+    pinned_url = f"ldaps://127.0.0.1:{proxy.port}"
+    settings = settings_for(samba_ad, urls=(pinned_url, f"ldaps://127.0.0.1:{other.port}"))
+    directories = DirectorySet([PinnedServerFailsAfterSearch(settings, proxy)])
+    provider = LoginProvider(directories, DEFAULT_MESSAGES, LoginSettings(),
+                             Shield(LockoutSettings(), Store(str(tmp_path))))
+    before = bad_password_count(samba_ad, user.dn), bad_password_count(samba_ad_second_dc, user.dn)
+    caplog.set_level(logging.INFO)
+    try:
+        answer = provider.authenticate(Variables.from_pairs([("loginUsername", user.login),
+                                                             ("loginPassword", user.password)]))
+    finally:
+        directories.close()
+        other.close()
+    assert (answer.success, answer.message, answer.outputs) == \
+        (True, DEFAULT_MESSAGES["directory_unavailable"], (("Authentication", "FAIL"),))
+    assert (proxy.connections, other.connections) == (1, 0)  # the search's connection; no bind anywhere else
+    [failed] = [r.getMessage() for r in caplog.records if "event=login " in r.getMessage()]
+    assert failed == (f"event=login operation=Authenticate outcome=FAIL reason='directory unavailable' "
+                      f"user='jdoe' directory=ad server={pinned_url} dn={user.dn!r}")
     assert (bad_password_count(samba_ad, user.dn), bad_password_count(samba_ad_second_dc, user.dn)) == before
