@@ -83,6 +83,7 @@ def _directory(t: Table, index: int, attributes: tuple[OutputMapping, ...]) -> D
         default=t.get("default", bool),
         retry_down_after=t.positive("retry_down_after", float),
         service_retry_seconds=t.positive("service_retry_seconds", float),
+        pdc_emulator_first=t.get("pdc_emulator_first", bool),
         ppolicy_default_dn=t.text("ppolicy_default_dn"),
         group_base_dn=t.text("group_base_dn"),
         membership_cache_seconds=t.positive("membership_cache_seconds", float),

@@ -109,6 +109,7 @@ class DirectorySettings:
     default: bool = False  # bare usernames go here first
     retry_down_after: float = 30.0  # seconds a server that failed is skipped
     service_retry_seconds: float = 60.0  # after a refused service-account bind, no service bind this long
+    pdc_emulator_first: bool = True  # AD: logins search and bind on the PDC emulator first when it is in urls
     ppolicy_default_dn: str | None = None  # OpenLDAP: the default password policy entry
     group_base_dn: str | None = None  # where groups are searched; None: base_dn
     membership_cache_seconds: float = 300.0  # a user's groups are cached this long

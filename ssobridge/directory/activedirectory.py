@@ -13,7 +13,7 @@ from ldap3 import BASE
 from ..config import DirectorySettings
 from .entries import AD_NEVER, UserEntry, filetime_or_never, filetime_to_datetime
 from .flavour import AccountState, Flavour, LockoutPolicy, Search
-from .groups import Group, TokenGroups
+from .groups import Group, TokenGroups, split_unescaped
 
 # The "data NNN" sub-code of an AD bind error (result 49). AD reveals all but 775 only for a right password.
 AD_BIND_SUBCODES = {
@@ -105,6 +105,22 @@ class ActiveDirectory(Flavour):
         self._token_groups = TokenGroups(search, self.group_base, settings.group_name_cache_seconds)
         self._policies: TTLCache = TTLCache(maxsize=64, ttl=POLICY_CACHE_SECONDS)
         self._policies_lock = threading.Lock()
+
+    def first_server_host(self) -> str | None:
+        """The PDC emulator's dNSHostName. badPwdCount is per DC, and the PDC emulator's is the fullest (the
+        other DCs pass a wrong password on to it), so a login's search and bind go there when it is in urls.
+        The domain object's fSMORoleOwner names the PDC's NTDS Settings object, whose parent is its server
+        object. None when not readable."""
+        domain = naming_context(self.settings.base_dn)
+        if not domain:
+            root = self.search("", BASE, "(objectClass=*)", ["defaultNamingContext"])
+            domain = root[0].first_text("defaultNamingContext") if root else None
+        found = self.search(domain, BASE, "(objectClass=*)", ["fSMORoleOwner"]) if domain else []
+        owner = found[0].first_text("fSMORoleOwner") if found else None
+        if not owner:
+            return None
+        found = self.search(",".join(split_unescaped(owner, ",")[1:]), BASE, "(objectClass=*)", ["dNSHostName"])
+        return found[0].first_text("dNSHostName") if found else None
 
     def lockout_policy(self, entry: UserEntry | None) -> LockoutPolicy:
         """From the PSO named by msDS-ResultantPSO, else from the domain object; cached ten minutes."""

@@ -16,7 +16,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import Callable, Iterable, TypeVar
 from urllib.parse import urlsplit
 
 from ldap3 import NONE, SIMPLE, SYNC, Connection, Server, Tls
@@ -71,6 +71,20 @@ class Connector:
         self._servers = [_ServerState(url) for url in settings.urls]
         self._lock = threading.Lock()
         self.opened = 0  # connections opened so far: with reuse, it stays small (benchmarks read it)
+        self.failovers = 0  # servers marked down so far: Directory learns the PDC emulator again after one
+
+    @property
+    def first_url(self) -> str:
+        return self._servers[0].url
+
+    def put_first(self, url: str) -> bool:
+        """Try the server `url` (one of urls) first from now on; True when that changed the order."""
+        with self._lock:
+            found = next((s for s in self._servers if s.url == url), None)
+            if found is None or self._servers[0] is found:
+                return False
+            self._servers = [found] + [s for s in self._servers if s is not found]
+            return True
 
     def open(self, bind_as_service: bool, after: Connection | None = None, server: str | None = None) -> Connection:
         """A new connection. `after`: one that just failed, so begin with the server after its own.
@@ -100,6 +114,7 @@ class Connector:
                 failures.append(f"{state.url}: {e}")
                 with self._lock:
                     state.down_until = time.monotonic() + self.settings.retry_down_after
+                    self.failovers += 1
                 log.warning("event=directory_server_down directory=%s server=%s error=%r retry_in=%ss",
                             self.settings.name, state.url, str(e), self.settings.retry_down_after)
                 continue
@@ -176,6 +191,24 @@ def _ldap3_server(url: str, settings: DirectorySettings) -> Server:
                   get_info=NONE, connect_timeout=settings.connect_timeout)
 
 
+def url_of_host(urls: Iterable[str], host: str) -> str | None:
+    """The first of `urls` whose host is `host`: the same name (any case), or an address either resolves to."""
+    name = host.rstrip(".").lower()
+    addresses = _addresses(name)
+    for url in urls:
+        url_host = (urlsplit(url).hostname or "").rstrip(".").lower()
+        if url_host == name or addresses & _addresses(url_host):
+            return url
+    return None
+
+
+def _addresses(host: str) -> set[str]:
+    try:
+        return {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
+    except (OSError, UnicodeError):  # a name that does not resolve (here) matches by name only
+        return set()
+
+
 def _is_ip_address(host: str) -> bool:
     for family in (socket.AF_INET, socket.AF_INET6):
         try:
@@ -214,6 +247,7 @@ class ConnectionPool:
             except (LDAPException, OSError, ssl.SSLError) as e:
                 _close_quietly(connection)
                 if retry and failed is None and server is None:
+                    self._connector.failovers += 1
                     log.info("event=directory_retry directory=%s server=%s:%s reason=%r",
                              self._connector.settings.name, connection.server.host, connection.server.port,
                              describe_error(e))
@@ -252,9 +286,16 @@ class ConnectionPool:
             for connection in others:
                 self._give_back(connection)
 
-    def close(self) -> None:
+    def close(self, except_to: str | None = None) -> None:
+        """Close the idle connections; `except_to`: keep those to that server URL."""
+        kept = []
         while (connection := self._take_idle()) is not None:
-            _close_quietly(connection)
+            if except_to is not None and connection_url(connection) == except_to:
+                kept.append(connection)
+            else:
+                _close_quietly(connection)
+        for connection in kept:
+            self._give_back(connection)
 
 
 def connection_url(connection: Connection) -> str:

@@ -13,8 +13,10 @@ treat the person as not in the directory, and log both DNs too.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
+import time
 from datetime import datetime, timezone
 from typing import Callable, Iterable
 
@@ -23,7 +25,8 @@ from ldap3 import BASE, SUBTREE, Connection
 
 from ..config import DirectorySettings
 from .activedirectory import ActiveDirectory
-from .connections import ConnectionPool, Connector, DirectoryUnavailable, connection_url, describe_result
+from .connections import (ConnectionPool, Connector, DirectoryUnavailable, connection_url, describe_result,
+                          url_of_host)
 from .entries import UserEntry
 from .flavour import AccountState, Flavour, LockoutPolicy
 from .guard import ServiceGuard
@@ -38,6 +41,9 @@ FLAVOURS: dict[str, type[Flavour]] = {
 }
 
 NO_SUCH_OBJECT = 32
+FIRST_SERVER_SECONDS = 600  # the PDC emulator is learned again this often (and after a failover)
+
+log = logging.getLogger("ssobridge.directory")
 SIZE_LIMIT_EXCEEDED = 4
 
 
@@ -61,6 +67,7 @@ class Directory:
         self._memberships: TTLCache = TTLCache(maxsize=10_000, ttl=settings.membership_cache_seconds)
         self._display_names: TTLCache = TTLCache(maxsize=10_000, ttl=settings.group_name_cache_seconds)
         self._lock = threading.Lock()
+        self._first_server_learned: tuple[float, int] | None = None  # (when, connector.failovers then)
 
     @property
     def name(self) -> str:
@@ -94,10 +101,39 @@ class Directory:
         return self._one(search_filter, f"several entries have the address {email!r}")
 
     def _one(self, search_filter: str, ambiguity: str) -> UserEntry | None:
+        self._order_servers()
         entries = self._search(self.settings.base_dn, SUBTREE, search_filter, self._attributes, size_limit=2)
         if len(entries) > 1:
             raise AmbiguousUser(f"{ambiguity}: {entries[0].dn!r}, {entries[1].dn!r}")
         return entries[0] if entries else None
+
+    def _order_servers(self) -> None:
+        """AD: the PDC emulator first, when it is among urls (pdc_emulator_first), so that a login's search
+        and its bind (pinned to the search's server) go to it. Learned once, again every
+        FIRST_SERVER_SECONDS and after a failover; idle connections to other servers are then closed."""
+        if not self.settings.pdc_emulator_first or len(self.settings.urls) < 2:
+            return
+        connector = self.connector
+        with self._lock:
+            learned = self._first_server_learned
+            if learned is not None and learned[1] == connector.failovers and \
+                    time.monotonic() - learned[0] < FIRST_SERVER_SECONDS:
+                return
+            self._first_server_learned = (time.monotonic(), connector.failovers)  # one thread learns
+        try:
+            host = self.flavour.first_server_host()
+        except DirectoryUnavailable:
+            return  # the login's own search says what is wrong
+        url = url_of_host(self.settings.urls, host) if host else None
+        with self._lock:
+            self._first_server_learned = (time.monotonic(), connector.failovers)
+        if url is None:
+            return
+        if connector.put_first(url):
+            log.info("event=pdc_emulator_first directory=%s server=%s host=%s", self.name, url, host)
+        if connector.first_url == url:
+            self._service.close(except_to=url)
+            self._binds.close(except_to=url)
 
     def verify_password(self, entry: UserEntry, password: bytes) -> AccountState:
         """Exactly one bind as the user's DN, on the server the entry was read from (AD's lockout

@@ -62,6 +62,11 @@ class Flavour:
     def group_base(self) -> str:
         return self.settings.group_base_dn or self.settings.base_dn
 
+    def first_server_host(self) -> str | None:
+        """The host name of the server logins should go to first, when it is among urls (AD: the PDC
+        emulator); None: the configured order. DirectoryUnavailable when it cannot be read."""
+        return None
+
     def lockout_policy(self, entry: UserEntry | None) -> LockoutPolicy:
         """The account's lockout policy; for None (nobody found), the directory's default one."""
         raise NotImplementedError
