@@ -65,6 +65,7 @@ def check(config: Config, out: TextIO, force: bool = False) -> int:
             not_looked_up.append(f"{settings.name}: the service account was refused")
             continue
         groups_pending, unreached = bool(group_names), "no server could be reached"
+        counters_line = None
         for url in settings.urls:
             refusal = guard.refusal()
             if refusal is not None:
@@ -73,7 +74,8 @@ def check(config: Config, out: TextIO, force: bool = False) -> int:
                     f"would refuse it too, and each refused bind counts toward its lockout")
                 continue
             probe = probe_server(settings, url, guard, _wildcard_filter(settings),
-                                 group_names if groups_pending else ())
+                                 group_names if groups_pending else (), lockout_counters=counters_line is None)
+            counters_line = counters_line or lockout_counters_line(probe.lockout_counters)
             lines = server_lines(settings, url, probe)
             problems += sum(line.startswith("PROBLEM") for line in lines) + (probe.problem is not None)
             say(f"  {url}: {'OK' if probe.problem is None else 'PROBLEM'}")
@@ -86,6 +88,8 @@ def check(config: Config, out: TextIO, force: bool = False) -> int:
                         found_in[name].append(settings.name)
             elif probe.refused or probe.groups_problem is not None:
                 unreached = "the service account was refused" if probe.refused else probe.groups_problem
+        if counters_line:
+            say(f"  {counters_line}")
         if groups_pending:
             not_looked_up.append(f"{settings.name}: {unreached}")
     problems += report_policy_groups(found_in, not_looked_up, say)
@@ -95,6 +99,20 @@ def check(config: Config, out: TextIO, force: bool = False) -> int:
 
 FIX_SERVICE_ACCOUNT = ("fix bind_dn / bind_password (or the account in the directory), then run "
                        "`ssobridge check --force` to bind now")
+
+
+def lockout_counters_line(counters: dict[str, bool]) -> str | None:
+    """Whether the lockout shield reads the directory's own counters and policies, in one line; None when
+    they were not probed (no server answered, the user_filter found nobody)."""
+    if not counters:
+        return None
+    unreadable = [name for name, readable in counters.items() if not readable]
+    if not unreadable:
+        return (f"lockout counters: read by the service account ({', '.join(counters)}): the lockout shield "
+                f"follows the directory's own counts")
+    return (f"lockout counters: NOT readable by the service account: {', '.join(unreadable)}; ssobridge counts "
+            f"wrong passwords itself instead (in data_dir: shared by this host's workers, not with other hosts), "
+            f"and an unreadable policy counts as the strictest. Grant the service account read access to them.")
 
 
 def report_policy_groups(found_in: dict[str, list[str]], not_looked_up: list[str], say: Print) -> int:

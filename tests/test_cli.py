@@ -139,3 +139,31 @@ def test_an_event_database_that_cannot_be_opened_stops_serve_with_the_key_named(
     done = ssobridge("serve", "--config", str(path))
     assert done.returncode == 2
     assert "events.database: cannot open" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_check_says_the_lockout_counters_are_read_on_both_servers(tmp_path, samba_ad, openldap):
+    only_jdoe = "(&(objectClass=user)(sAMAccountName=jdoe)(|(sAMAccountName={user})(userPrincipalName={upn})))"
+    path = write_config(tmp_path, ad_config(samba_ad, user_filter=only_jdoe) + openldap_config(openldap))
+    done = ssobridge("check", "--config", str(path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [line for line in done.stdout.splitlines() if "lockout counters" in line]
+    follows = "the lockout shield follows the directory's own counts"
+    assert lines == [
+        f"  lockout counters: read by the service account (badPwdCount, badPasswordTime, lockoutTime, "
+        f"lockout policy {samba_ad.base_dn}): {follows}",
+        f"  lockout counters: read by the service account (pwdFailureTime, lockout policy "
+        f"cn=expires-at-once,ou=policies,dc=example,dc=org, lockout policy "
+        f"cn=lockout-after-3,ou=policies,dc=example,dc=org): {follows}"]
+
+
+def test_check_says_a_lockout_policy_the_service_account_cannot_read_means_counting_locally(tmp_path, samba_ad):
+    # AD lets only administrators read a fine-grained password policy (PSO), such as `lockable`'s.
+    path = write_config(tmp_path, ad_config(samba_ad))
+    done = ssobridge("check", "--config", str(path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    [line] = [line for line in done.stdout.splitlines() if "lockout counters" in line]
+    assert line == (
+        f"  lockout counters: NOT readable by the service account: lockout policy CN=lockout-after-3-locky,"
+        f"CN=Password Settings Container,CN=System,{samba_ad.base_dn}; ssobridge counts wrong passwords itself "
+        f"instead (in data_dir: shared by this host's workers, not with other hosts), and an unreadable policy "
+        f"counts as the strictest. Grant the service account read access to them.")

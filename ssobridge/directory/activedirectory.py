@@ -99,6 +99,7 @@ def ad_failures_since(entry: UserEntry, since: datetime) -> int | None:
 
 class ActiveDirectory(Flavour):
     state_attributes = AD_STATE_ATTRIBUTES
+    counter_attributes = (("badPwdCount", "0"), ("badPasswordTime", "0"), ("lockoutTime", "0"))
 
     def __init__(self, settings: DirectorySettings, search: Search):
         super().__init__(settings, search)
@@ -124,9 +125,8 @@ class ActiveDirectory(Flavour):
 
     def lockout_policy(self, entry: UserEntry | None) -> LockoutPolicy:
         """From the PSO named by msDS-ResultantPSO, else from the domain object; cached ten minutes."""
-        pso = entry.first_text("msDS-ResultantPSO") if entry is not None else None
-        dn, names = (pso, PSO_LOCKOUT) if pso else (naming_context(entry.dn if entry else self.settings.base_dn),
-                                                    DOMAIN_LOCKOUT)
+        dn = self.lockout_policy_dn(entry)
+        names = DOMAIN_LOCKOUT if dn == naming_context(dn) else PSO_LOCKOUT
         with self._policies_lock:
             cached = self._policies.get(dn.lower())
         if cached is not None:
@@ -141,6 +141,11 @@ class ActiveDirectory(Flavour):
         with self._policies_lock:
             self._policies[dn.lower()] = policy
         return policy
+
+    def lockout_policy_dn(self, entry: UserEntry | None) -> str | None:
+        """The PSO named by msDS-ResultantPSO, else the domain object."""
+        pso = entry.first_text("msDS-ResultantPSO") if entry is not None else None
+        return pso or naming_context(entry.dn if entry else self.settings.base_dn)
 
     def failures_since(self, entry: UserEntry, since: datetime) -> int | None:
         return ad_failures_since(entry, since)

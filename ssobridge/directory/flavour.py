@@ -53,6 +53,9 @@ class Flavour:
 
     # Read with every user search, so account_state needs no second search.
     state_attributes: tuple[str, ...] = ()
+    # The per-account failure counters the lockout shield reads (among state_attributes), each with a value
+    # of its syntax (`check` compares it to tell "not set" from "not readable").
+    counter_attributes: tuple[tuple[str, str], ...] = ()
 
     def __init__(self, settings: DirectorySettings, search: Search):
         self.settings = settings
@@ -65,6 +68,10 @@ class Flavour:
     def first_server_host(self) -> str | None:
         """The host name of the server logins should go to first, when it is among urls (AD: the PDC
         emulator); None: the configured order. DirectoryUnavailable when it cannot be read."""
+        return None
+
+    def lockout_policy_dn(self, entry: UserEntry | None) -> str | None:
+        """The DN of the entry lockout_policy reads for `entry`; None when there is none to read."""
         return None
 
     def lockout_policy(self, entry: UserEntry | None) -> LockoutPolicy:

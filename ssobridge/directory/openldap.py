@@ -106,6 +106,7 @@ def ppolicy_account_state(entry: UserEntry, policy: PasswordPolicy, now: datetim
 
 class OpenLDAP(Flavour):
     state_attributes = PPOLICY_STATE_ATTRIBUTES
+    counter_attributes = (("pwdFailureTime", "19700101000000Z"),)
 
     def __init__(self, settings: DirectorySettings, search: Search):
         super().__init__(settings, search)
@@ -127,6 +128,9 @@ class OpenLDAP(Flavour):
 
     def lockout_policy(self, entry: UserEntry | None) -> LockoutPolicy:
         return self.password_policy(entry).lockout
+
+    def lockout_policy_dn(self, entry: UserEntry | None) -> str | None:
+        return (entry.first_text("pwdPolicySubentry") if entry else None) or self.settings.ppolicy_default_dn
 
     def failures_since(self, entry: UserEntry, since: datetime) -> int | None:
         return ppolicy_failures_since(entry, since)
@@ -158,7 +162,7 @@ class OpenLDAP(Flavour):
 
     def password_policy(self, entry: UserEntry | None) -> PasswordPolicy:
         """The entry's pwdPolicySubentry, else ppolicy_default_dn; cached for ten minutes."""
-        policy_dn = (entry.first_text("pwdPolicySubentry") if entry else None) or self.settings.ppolicy_default_dn
+        policy_dn = self.lockout_policy_dn(entry)
         if not policy_dn:
             return PasswordPolicy()
         with self._policies_lock:

@@ -28,12 +28,16 @@ class ServerProbe:
     example_dn: str | None = None  # an entry the filter matches (None: it matches nothing)
     groups: Mapping[str, bool] = field(default_factory=dict)  # group name -> found in this directory
     groups_problem: str | None = None  # why the groups could not be looked up
+    # What the lockout shield reads (counter attributes, then "lockout policy <DN>") -> readable by the service
+    # account; empty when not probed (nothing found, or not asked for).
+    lockout_counters: Mapping[str, bool] = field(default_factory=dict)
 
 
 def probe_server(settings: DirectorySettings, url: str, guard: ServiceGuard, user_filter: str,
-                 group_names: Iterable[str] = ()) -> ServerProbe:
+                 group_names: Iterable[str] = (), lockout_counters: bool = False) -> ServerProbe:
     """As the service account on the server `url`: TLS and the bind, can base_dn be read, does `user_filter`
-    match anything under it, and which of `group_names` exist. The guard's record stops the bind."""
+    match anything under it, which of `group_names` exist, and (`lockout_counters`) can the lockout shield
+    read the counters and policies of the users it finds. The guard's record stops the bind."""
     one = replace(settings, urls=(url,))
     try:
         connection = Connector(one, guard).open(bind_as_service=True)
@@ -45,6 +49,8 @@ def probe_server(settings: DirectorySettings, url: str, guard: ServiceGuard, use
     try:
         found = _searches(connection, settings.base_dn, user_filter)
         try:
+            if lockout_counters and found.example_dn is not None:
+                found = replace(found, lockout_counters=_lockout_counters(directory, connection, user_filter))
             groups = {name: directory.group_exists(name) for name in group_names}
         except DirectoryUnavailable as e:
             return replace(found, groups_problem=str(e))
@@ -64,6 +70,31 @@ def _searches(connection: Connection, base_dn: str, user_filter: str) -> ServerP
         return ServerProbe(filter_problem=str(e))
     found = [r for r in connection.response or () if r.get("type") == "searchResEntry"]
     return ServerProbe(example_dn=found[0]["dn"] if found else None)
+
+
+COMPARE_READABLE = (5, 6, 16)  # compareFalse, compareTrue, noSuchAttribute: compared, so readable
+
+
+def _lockout_counters(directory: Directory, connection: Connection, user_filter: str) -> dict[str, bool]:
+    """Which counters the service account reads on the first entries `user_filter` finds, and which of their
+    lockout policies (and the default one) it can read. A counter set on no entry is compared on the first:
+    "not set" and "not readable" look alike in a search, not in a compare."""
+    flavour = directory.flavour
+    entries = flavour.search(directory.settings.base_dn, SUBTREE, user_filter, list(flavour.state_attributes), 10)
+    counters = {}
+    for name, value in flavour.counter_attributes:
+        counters[name] = any(entry.first_text(name) is not None for entry in entries)
+        if not counters[name] and entries:
+            try:
+                connection.compare(entries[0].dn, name, value)
+            except (LDAPException, OSError) as e:
+                raise DirectoryUnavailable(str(e)) from None
+            counters[name] = (connection.result or {}).get("result") in COMPARE_READABLE
+    for entry in [None, *entries]:
+        dn = flavour.lockout_policy_dn(entry)
+        if dn:
+            counters[f"lockout policy {dn}"] = directory.lockout_policy(entry).known
+    return counters
 
 
 class _Held(Connector):

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from ssobridge.config import DEFAULT_ATTRIBUTES, DEFAULT_USER_FILTERS, DirectorySettings
+from ssobridge.diagnose import lockout_counters_line
 from ssobridge.directory import AmbiguousUser, Directory, DirectorySet, DirectoryUnavailable, UserEntry
 from ssobridge.directory.activedirectory import ActiveDirectory
 from ssobridge.directory.directory import FLAVOURS
@@ -171,3 +172,14 @@ def test_find_never_reads_an_outage_or_an_ambiguity_as_nobody():
 def test_a_refused_service_bind_is_told_in_words(flavour, result, code, words):
     found_code, state = flavour.bind_refusal(result)
     assert (found_code, REFUSAL_WORDS.get(state, "service account bind refused")) == (code, words)
+
+
+def test_the_lockout_counters_line_names_what_the_service_account_cannot_read():
+    assert lockout_counters_line({}) is None  # not probed: no line
+    assert lockout_counters_line({"pwdFailureTime": False, "lockout policy cn=default,ou=policies": True}) == (
+        "lockout counters: NOT readable by the service account: pwdFailureTime; ssobridge counts wrong passwords "
+        "itself instead (in data_dir: shared by this host's workers, not with other hosts), and an unreadable "
+        "policy counts as the strictest. Grant the service account read access to them.")
+    assert lockout_counters_line({"badPwdCount": True, "lockout policy DC=example,DC=test": True}) == (
+        "lockout counters: read by the service account (badPwdCount, lockout policy DC=example,DC=test): "
+        "the lockout shield follows the directory's own counts")
