@@ -184,6 +184,8 @@ def send(host: str, port: int, hostile: Hostile, timeout: float) -> tuple[int | 
                 return None, b""
         except OSError:
             pass
+    while answer.startswith(b"HTTP/1.1 100 ") and b"\r\n\r\n" in answer:
+        answer = answer.split(b"\r\n\r\n", 1)[1]
     if not answer.startswith(b"HTTP/1."):
         return (0 if answer == b"" else -1), answer
     return int(answer[9:12]), answer
