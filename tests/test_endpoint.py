@@ -215,7 +215,7 @@ def test_body_over_the_limit_is_refused(service):
 def test_more_than_1000_variables_is_a_fault(service):
     body = envelope("Authenticate", [AUTH] + ["x=1"] * 1000)
     status, data = raw_request(service, body, SOAP11_HEADERS)
-    assert status == 500
+    assert status == 400
     assert fault_text(data) == "More than 1000 InputVariables."
 
 

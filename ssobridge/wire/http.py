@@ -49,6 +49,7 @@ class Endpoint:
         self._soap12 = WsgiApplication(soap12)
         self._wsdl = load_wsdl(public_url)
         self._max_body = max_body_bytes
+        self._max_variables = max_variables
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -71,7 +72,7 @@ class Endpoint:
         body, problem = _as_utf8(body, environ.get("CONTENT_TYPE", ""))
         if problem:
             return _fault(start_response, problem[0], problem[1], soap12)
-        problem = _check_envelope(body, soap12)
+        problem = _check_envelope(body, soap12, self._max_variables)
         if problem:
             return _fault(start_response, "400 Bad Request", problem, soap12)
         environ = dict(environ, **{"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body)),
@@ -151,7 +152,7 @@ def _as_utf8(body: bytes, content_type: str) -> tuple[bytes, tuple[str, str] | N
     return text.encode("utf-8"), None
 
 
-def _check_envelope(body: bytes, soap12: bool) -> str | None:
+def _check_envelope(body: bytes, soap12: bool, max_variables: int) -> str | None:
     """A short plain reason when the body is not a SOAP call of one of our operations."""
     try:
         root = etree.fromstring(body, _PARSER)
@@ -167,6 +168,10 @@ def _check_envelope(body: bytes, soap12: bool) -> str | None:
     namespace, _, operation = call.tag[1:].partition("}")
     if namespace != NS or operation not in OPERATIONS:
         return f"Unknown operation {etree.QName(call).localname!r}; this service has {', '.join(OPERATIONS)}."
+    # Refused here rather than in spyne, which would first build an object for each of them.
+    variables = call.find(f"{{{NS}}}inputs/{{{NS}}}InputVariables")
+    if variables is not None and len(variables) > max_variables:
+        return f"More than {max_variables} InputVariables."
     return None
 
 

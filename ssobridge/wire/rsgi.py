@@ -9,8 +9,11 @@ and only a request that has arrived whole takes a thread to run the WSGI endpoin
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import io
 import logging
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
@@ -27,6 +30,20 @@ class _Discard(io.TextIOBase):
 
 
 _ERRORS = _Discard()
+# glibc keeps the memory of large requests in its arenas once freed (RSS 52 -> 273 MB under hostile
+# bodies): allocations over 128 KiB always get their own mapping (glibc otherwise raises that threshold
+# to the largest block freed so far), a few arenas serve all threads, and malloc_trim after a large
+# request hands the rest back. Elsewhere (Windows, musl) there is nothing to call.
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if sys.platform.startswith("linux") else None
+_malloc_trim = getattr(_LIBC, "malloc_trim", None)
+TRIM_AFTER_BYTES = 64 * 1024
+_M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8
+
+
+def tune_malloc() -> None:
+    if _LIBC is not None and hasattr(_LIBC, "mallopt"):
+        _LIBC.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
+        _LIBC.mallopt(_M_ARENA_MAX, 2)
 
 
 class RSGIEndpoint:
@@ -44,6 +61,7 @@ class RSGIEndpoint:
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.set_exception_handler(_loop_exception)
+        tune_malloc()
         self._on_start()
         loop.call_soon(self._on_ready)  # the loop runs once granian's listener does
 
@@ -75,6 +93,9 @@ class RSGIEndpoint:
         status, response_headers, data = await asyncio.get_running_loop().run_in_executor(
             self._pool, _call_wsgi, self._wsgi, environ)
         protocol.response_bytes(status, response_headers, data)
+        if len(body) > TRIM_AFTER_BYTES and _malloc_trim is not None:
+            del body, environ, data
+            _malloc_trim(0)
 
     async def _read_body(self, protocol, length_header: str | None) -> tuple[bytes, tuple[str, str] | None]:
         if length_header is not None:
