@@ -163,3 +163,15 @@ def test_a_fuzzed_corpus_gets_no_traceback_no_hang_and_leaks_no_secret(service):
     assert {r.kind for r in corpus} == set(hostile.KINDS)
     assert sum(1 for status, _ in answers if status == 200) > 100  # the valid ones got through
     assert_clean_log(service)
+
+
+def test_a_huge_username_with_a_newline_is_logged_escaped_and_cut_to_256_characters(service):
+    name = "evil\n2026-01-01 INFO ssobridge FORGED " + "x" * 375_000
+    body = envelope("Authenticate", [AUTH, f"loginUsername={name}", f"loginPassword={SECRETS[0]}"])
+    status, data = raw(service, hostile.head(length=len(body)), body)
+    assert status == 200 and b"Authentication=FAIL" in data
+    lines = [line for line in service.log().splitlines() if "FORGED" in line]
+    assert len(lines) == 1
+    assert "user='evil\\n2026-01-01 INFO ssobridge FORGED xxx" in lines[0]
+    assert f"...({len(name)} characters)" in lines[0] and len(lines[0]) < 800
+    assert_clean_log(service)
