@@ -37,6 +37,7 @@ _ERRORS = _Discard()
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if sys.platform.startswith("linux") else None
 _malloc_trim = getattr(_LIBC, "malloc_trim", None)
 TRIM_AFTER_BYTES = 64 * 1024
+TRIM_EVERY = 256  # requests: small blocks freed in between add up too
 _M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8
 
 
@@ -58,6 +59,7 @@ class RSGIEndpoint:
         self._body_seconds = body_seconds
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="ssobridge-request")
         self._on_start, self._on_ready, self._on_stop = on_start, on_ready, on_stop
+        self._served = 0
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.set_exception_handler(_loop_exception)
@@ -93,7 +95,8 @@ class RSGIEndpoint:
         status, response_headers, data = await asyncio.get_running_loop().run_in_executor(
             self._pool, _call_wsgi, self._wsgi, environ)
         protocol.response_bytes(status, response_headers, data)
-        if len(body) > TRIM_AFTER_BYTES and _malloc_trim is not None:
+        self._served += 1
+        if _malloc_trim is not None and (len(body) > TRIM_AFTER_BYTES or self._served % TRIM_EVERY == 0):
             del body, environ, data
             _malloc_trim(0)
 
