@@ -81,12 +81,17 @@ class RequestValues(logging.Filter):
     characters, so no call site can forget; a message without arguments (granian's own) likewise."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.args:
-            args = record.args if isinstance(record.args, tuple) else (record.args,)
-            record.args = tuple(a if a is None or isinstance(a, (int, float)) else _Escaped(a) for a in args)
+        if isinstance(record.args, dict):
+            record.args = {k: _escaped(v) for k, v in record.args.items()}
+        elif record.args:
+            record.args = tuple(_escaped(a) for a in record.args)
         elif not isinstance(record.msg, str) or "\n" in record.msg or len(record.msg) > 4 * VALUE_LIMIT:
             record.msg = str(_Escaped(record.msg))
         return True
+
+
+def _escaped(value):
+    return value if value is None or isinstance(value, (int, float)) else _Escaped(value)
 
 
 class _Escaped:

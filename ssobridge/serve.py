@@ -40,8 +40,13 @@ def run_server(config: Config, worker: dict, banner: str | None = None) -> int:
     if settings.tls_cert:
         try:
             key = pkcs8_key(settings.tls_key, settings.data_dir)
-        except (OSError, ValueError) as e:
-            log.error("event=tls_key_unreadable file=%s error=%s", settings.tls_key, type(e).__name__)
+        except (ValueError, TypeError) as e:
+            log.error("event=tls_key_unreadable file=%s error=%s note=%r", settings.tls_key, type(e).__name__,
+                      "an unencrypted PEM private key is needed (PKCS#8, PKCS#1 or EC)")
+            return 2
+        except OSError as e:
+            log.error("event=tls_key_unreadable file=%s error=%r note=%r", settings.tls_key, e.strerror,
+                      f"reading it, or writing its PKCS#8 copy into data_dir {settings.data_dir}")
             return 2
         # TLS 1.2 stays accepted: Mono and .NET Framework on Windows Server 2016/2019 speak no 1.3.
         tls = dict(ssl_cert=Path(settings.tls_cert), ssl_key=key, ssl_protocol_min=SSLProtocols.tls12)
