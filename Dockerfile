@@ -4,7 +4,8 @@
 #     -e SSOBRIDGE_WEB_SERVICE_PASSWORD=... -e SSOBRIDGE_BIND_PASSWORD=... ssobridge
 # /etc/ssobridge holds ssobridge.toml (listen = "0.0.0.0:8290", with tls_cert/tls_key or
 # allow_plaintext_http = true behind a TLS proxy), the directory CA file, and optionally a .env with
-# the secrets (mode 0640, readable by uid 10001). See docs/deployment.md.
+# the secrets (mode 0640, readable by uid 10001), and [server] data_dir = "/var/lib/ssobridge" (the
+# config folder is read-only here; state and a PKCS#8 copy of a PKCS#1 tls_key go there). See docs/deployment.md.
 FROM python:3.11-slim
 
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin ssobridge
@@ -14,7 +15,7 @@ COPY pyproject.toml README.md ./
 COPY ssobridge ./ssobridge
 RUN pip install --no-cache-dir . && rm -rf /opt/ssobridge/build \
     && mkdir -p /var/lib/ssobridge && chown ssobridge /var/lib/ssobridge
-# The event outbox lives here ([events] database = "/var/lib/ssobridge/events.db"): keep it on a volume.
+# data_dir and the event outbox live here ([events] database = "/var/lib/ssobridge/events.db"): keep it on a volume.
 VOLUME /var/lib/ssobridge
 
 USER ssobridge

@@ -268,7 +268,7 @@ def profile_server(pid: int, threads: int, seconds: float, work, output: Path) -
 # Inclusive shares: samples whose stack has a frame matching any "function@file fragment" (function may be
 # empty: any function in that file).
 _STAGES = (
-    ("cheroot worker: the whole HTTP request", ("HTTPConnection.communicate@cheroot/server.py",)),
+    ("request thread: the whole WSGI call (wire/rsgi.py)", ("_call_wsgi@ssobridge/wire/rsgi.py",)),
     ("ssobridge Endpoint (the WSGI app: guards + spyne)", ("Endpoint.__call__@ssobridge/wire/http.py",)),
     ("spyne: parse the request (lxml, deserialize)", ("ServerBase.generate_contexts@spyne/server/_base.py",
                                                       "ServerBase.get_in_object@spyne/server/_base.py")),
@@ -279,12 +279,12 @@ _STAGES = (
     ("Directory.verify_password (the bind)", ("Directory.verify_password@ssobridge/directory/directory.py",)),
     ("ldap3 + pyasn1 (any frame)", ("@ldap3/", "@pyasn1/")),
     ("logging (any frame)", ("@logging/",)),
-    ("cheroot connection manager (select loop)", ("ConnectionManager.run@cheroot/connections.py",)),
+    ("granian event loop (RSGI: reading bodies, handing over)", ("RSGIEndpoint.__rsgi__@ssobridge/wire/rsgi.py",)),
 )
 
 # Where a sample's innermost frame is, by file path fragment; the first match wins.
 _AREAS = (("ssl", "ssl.py"), ("socket", "socket.py"), ("ldap3", "ldap3/"), ("pyasn1", "pyasn1/"),
-          ("spyne", "spyne/"), ("lxml", "lxml"), ("cheroot", "cheroot/"), ("logging", "logging/"),
+          ("spyne", "spyne/"), ("lxml", "lxml"), ("granian", "granian/"), ("asyncio", "asyncio/"), ("logging", "logging/"),
           ("threading, queue", "threading.py"), ("threading, queue", "queue.py"), ("ssobridge", "ssobridge/"))
 
 

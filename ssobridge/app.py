@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import logging.config
 import sys
+import threading
 from dataclasses import dataclass
 
 from .config import Config
@@ -59,7 +61,89 @@ def shield(config: Config) -> Shield | None:
     return Shield(config.lockout, Store(config.server.data_dir))
 
 
+VALUE_LIMIT = 256  # characters of one value from a request (a username, an event name) in a log line
+
+
+def logging_config(level: str) -> dict:
+    """One line per event on stderr, every value escaped and cut (RequestValues), for our loggers and
+    granian's alike (spyne's own logging is silenced by the wire layer). A dictConfig: granian applies it
+    in each worker process too."""
+    return {
+        "version": 1, "disable_existing_loggers": False,
+        "filters": {"request_values": {"()": RequestValues}},
+        "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
+                                "formatter": "line", "filters": ["request_values"]}},
+        "root": {"level": level, "handlers": ["stderr"]},
+        "loggers": {"_granian": {"level": level, "handlers": [], "propagate": True},
+                    "granian.access": {"level": "CRITICAL", "handlers": [], "propagate": False}},
+    }
+
+
 def configure_logging(level: str) -> None:
-    """One line per event on stderr (spyne's own logging is silenced by the wire layer)."""
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.config.dictConfig(logging_config(level))
+    install_last_resort_hooks()
+
+
+class RequestValues(logging.Filter):
+    """Every value in every log line escaped (no newline can forge a line) and cut to VALUE_LIMIT
+    characters, so no call site can forget; a message without arguments (granian's own) likewise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, dict):
+            record.args = {k: _escaped(v) for k, v in record.args.items()}
+        elif record.args:
+            record.args = tuple(_escaped(a) for a in record.args)
+        elif not isinstance(record.msg, str) or "\n" in record.msg or len(record.msg) > 4 * VALUE_LIMIT:
+            record.msg = str(_Escaped(record.msg))
+        return True
+
+
+def _escaped(value):
+    return value if value is None or isinstance(value, (int, float)) else _Escaped(value)
+
+
+class _Escaped:
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __str__(self) -> str:
+        return _cut(self.value if isinstance(self.value, str) else str(self.value), quoted=False)
+
+    def __repr__(self) -> str:
+        return _cut(self.value, quoted=True) if isinstance(self.value, str) else _cut(repr(self.value), quoted=False)
+
+
+def _cut(text: str, quoted: bool) -> str:
+    more = f"...({len(text)} characters)" if len(text) > VALUE_LIMIT else ""
+    shown = repr(text[:VALUE_LIMIT])
+    return (shown if quoted else shown[1:-1]) + more
+
+
+def install_last_resort_hooks() -> None:
+    """Python's own handlers print a traceback with the exception's message, which may quote a request:
+    log the type and where it happened instead."""
+    log = logging.getLogger("ssobridge")
+
+    def where(tb) -> str:
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        return f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else "?"
+
+    def excepthook(kind, value, tb):
+        log.critical("event=uncaught_exception error=%s at=%s", kind.__name__, where(tb))
+
+    def thread_excepthook(args):
+        if args.exc_type is not SystemExit:
+            log.error("event=thread_exception thread=%s error=%s at=%s", args.thread.name if args.thread else "?",
+                      args.exc_type.__name__, where(args.exc_traceback))
+
+    def unraisablehook(unraisable):
+        log.error("event=unraisable_exception error=%s at=%s", unraisable.exc_type.__name__,
+                  where(unraisable.exc_traceback))
+
+    sys.excepthook = excepthook
+    threading.excepthook = thread_excepthook
+    sys.unraisablehook = unraisablehook

@@ -59,15 +59,15 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
 
     if arguments.command == "demo":
-        from .demo import run_demo
-        return run_demo(arguments.listen)
+        from .demo import demo_start
+        return run_server(*demo_start(arguments.listen))
     try:
         config = load(arguments.config)
     except ConfigError as e:
         print(f"ssobridge: {arguments.config}: {e}", file=sys.stderr)
         return 2
     if arguments.command == "serve":
-        return run_server(config)
+        return run_server(config, {"config": os.path.abspath(arguments.config)})
     if arguments.command == "healthcheck":
         return healthcheck(config)
     if arguments.command == "events":

@@ -1,63 +1,127 @@
-"""`ssobridge serve` (and the demo): the endpoint on cheroot until SIGTERM or Ctrl+C."""
+"""`ssobridge serve` (and the demo): the endpoint on granian until SIGTERM or Ctrl+C.
+
+granian (Rust, hyper) parses HTTP and TLS and bounds slow clients; the endpoint runs in a granian
+worker process. The worker builds everything itself (worker_app, named by import path, so it works
+with Windows' spawn too): the parent process only checks the config, opens the listening socket and
+passes what the worker needs in environment variables. Nothing is shared in memory between them.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
-import signal
+import os
 import sqlite3
 import sys
+from pathlib import Path
 
-from cheroot import wsgi
-from cheroot.ssl.builtin import BuiltinSSLAdapter
-
-from .app import build, configure_logging
+from .app import build, configure_logging, logging_config
 from .config import Config
-from .directory import DirectorySet
 
 log = logging.getLogger("ssobridge")
 
+WORKER_ENV = "SSOBRIDGE_WORKER"  # JSON: {"config": path} or {"demo": listen, "password": ...}
+HEADER_SHARE = 1 / 3  # of request_timeout for the headers (granian's timer); the rest is the body's
 
-def run_server(config: Config, banner: str | None = None, directories: DirectorySet | None = None) -> int:
+
+def run_server(config: Config, worker: dict, banner: str | None = None) -> int:
+    """Serve `config`; `worker` tells the worker process how to build it again (see worker_app)."""
+    from granian.constants import Interfaces, SSLProtocols
+    from granian.http import HTTP1Settings
+    from granian.server import Server
+
     configure_logging(config.log_level)
-    try:
-        runtime = build(config, directories)
-    except (sqlite3.Error, OSError) as e:
-        print(f"ssobridge: events.database: cannot open {config.events.database if config.events else ''}: {e}",
-              file=sys.stderr)
-        return 2
     settings = config.server
-    server = wsgi.Server((settings.host, settings.port), runtime.endpoint, numthreads=settings.threads,
-                         server_name="ssobridge", timeout=30, shutdown_timeout=5)
+    problem = _check_event_database(config)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    tls = {}
     if settings.tls_cert:
-        server.ssl_adapter = BuiltinSSLAdapter(settings.tls_cert, settings.tls_key)
+        try:
+            key = pkcs8_key(settings.tls_key, settings.data_dir)
+        except (ValueError, TypeError) as e:
+            log.error("event=tls_key_unreadable file=%s error=%s note=%r", settings.tls_key, type(e).__name__,
+                      "an unencrypted PEM private key is needed (PKCS#8, PKCS#1 or EC)")
+            return 2
+        except OSError as e:
+            log.error("event=tls_key_unreadable file=%s error=%r note=%r", settings.tls_key, e.strerror,
+                      f"reading it, or writing its PKCS#8 copy into data_dir {settings.data_dir}")
+            return 2
+        # TLS 1.2 stays accepted: Mono and .NET Framework on Windows Server 2016/2019 speak no 1.3.
+        tls = dict(ssl_cert=Path(settings.tls_cert), ssl_key=key, ssl_protocol_min=SSLProtocols.tls12)
     elif not settings.is_loopback:
         log.warning("event=plaintext_http listen=%s:%s note=%r", settings.host, settings.port,
                     "passwords from SmarterTrack cross the network unencrypted unless a TLS proxy is in front")
+    os.environ[WORKER_ENV] = json.dumps({**worker, "banner": banner})
+    server = Server(
+        "ssobridge.serve:worker_app", address=settings.host, port=settings.port, interface=Interfaces.RSGI,
+        factory=True, workers=1, http="1", websockets=False,
+        http1_settings=HTTP1Settings(header_read_timeout=int(settings.request_timeout * HEADER_SHARE * 1000)),
+        log_level=config.log_level.lower(), log_dictconfig=logging_config(config.log_level), **tls)
 
-    def stop(signum, frame):
-        # Leave serve() in the main thread; the finally below stops the worker threads.
-        log.info("event=stopping signal=%s", signal.Signals(signum).name)
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     try:
-        server.prepare()
+        server.serve()
     except OSError as e:
         log.error("event=listen_failed listen=%s:%s error=%r", settings.host, settings.port, str(e))
         return 1
-    runtime.start()
-    log.info("event=started listen=%s:%s public_url=%s directories=%s events=%s", settings.host,
-             server.bind_addr[1], settings.public_url,
-             ",".join(d.name for d in runtime.directories.directories) or "none",
-             config.events.database if config.events else "off")
-    if banner:
-        print(banner, flush=True)
-    try:
-        server.serve()
-    except SystemExit:
-        pass
-    finally:
-        server.stop()
-        runtime.close()
+    except SystemExit as e:  # granian exits 1 when a worker died; the worker logged why
+        return e.code if isinstance(e.code, int) else 1
+    log.info("event=stopped")
     return 0
+
+
+def worker_app():
+    """granian's factory target, called in the worker process: the endpoint and its runtime."""
+    from .wire.rsgi import RSGIEndpoint
+    worker = json.loads(os.environ[WORKER_ENV])
+    if "demo" in worker:
+        from .demo import demo_config, sample_directories
+        config = demo_config(worker["demo"], worker["password"])
+        directories = sample_directories(config)
+    else:
+        from .config import load
+        config, directories = load(worker["config"]), None
+    configure_logging(config.log_level)
+    runtime = build(config, directories)
+    settings = config.server
+
+    def ready():
+        log.info("event=started listen=%s:%s public_url=%s directories=%s events=%s", settings.host, settings.port,
+                 settings.public_url, ",".join(d.name for d in runtime.directories.directories) or "none",
+                 config.events.database if config.events else "off")
+        if worker.get("banner"):
+            print(worker["banner"], flush=True)
+
+    return RSGIEndpoint(runtime.endpoint, settings.max_body_bytes, settings.request_timeout * (1 - HEADER_SHARE),
+                        settings.threads, runtime.start, ready, runtime.close)
+
+
+def _check_event_database(config: Config) -> str | None:
+    """The outbox is opened in the worker; refuse to start here, with the key named, if it cannot be."""
+    if config.events is None:
+        return None
+    try:
+        sqlite3.connect(config.events.database).close()
+    except sqlite3.Error as e:
+        return f"ssobridge: events.database: cannot open {config.events.database}: {e}"
+    return None
+
+
+def pkcs8_key(tls_key: str, data_dir: str) -> Path:
+    """granian reads PKCS#8 keys only; an admin's key may be PKCS#1 ("RSA PRIVATE KEY") or EC: write
+    it as PKCS#8 into a private file in data_dir (mode 0600), or use the file as it is."""
+    data = Path(tls_key).read_bytes()
+    if b"-----BEGIN PRIVATE KEY-----" in data:
+        return Path(tls_key)
+    from cryptography.hazmat.primitives import serialization
+    key = serialization.load_pem_private_key(data, password=None)
+    converted = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption())
+    target = Path(data_dir or ".") / "tls_key.pkcs8.pem"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(converted)
+    os.chmod(target, 0o600)
+    return target

@@ -215,7 +215,7 @@ def test_body_over_the_limit_is_refused(service):
 def test_more_than_1000_variables_is_a_fault(service):
     body = envelope("Authenticate", [AUTH] + ["x=1"] * 1000)
     status, data = raw_request(service, body, SOAP11_HEADERS)
-    assert status == 500
+    assert status == 400
     assert fault_text(data) == "More than 1000 InputVariables."
 
 
@@ -270,3 +270,22 @@ def test_a_provider_with_its_own_password_refuses_the_default_one(https_service,
     assert own["Message"] == "The user information provider is not enabled in ssobridge."
     other = dotnet.call(https_service.url, "StartTicket", ["authPW=user-info-secret"], ca_file=ca_file)
     assert other["Message"] == "Permission Denied"
+
+
+def test_a_pkcs1_tls_key_is_served_from_a_private_pkcs8_copy(https_service, pki):
+    assert pki.server.key_file.read_bytes().startswith((b"-----BEGIN RSA PRIVATE KEY", b"-----BEGIN EC PRIVATE KEY"))
+    copy = https_service.log_path.parent / "tls_key.pkcs8.pem"
+    assert copy.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
+    assert copy.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
+def test_tls_1_2_and_1_3_are_both_accepted(https_service, pki, version):
+    import ssl
+    context = ssl.create_default_context(cafile=str(pki.ca.cert_file))
+    context.check_hostname = False
+    context.minimum_version = context.maximum_version = getattr(ssl.TLSVersion, version)
+    host, port = https_service.url.split("//")[1].split("/")[0].split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as raw, \
+            context.wrap_socket(raw, server_hostname=host) as connection:
+        assert connection.version() == version.replace("_", ".")

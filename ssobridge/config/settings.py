@@ -79,7 +79,8 @@ class ServerSettings:
     port: int = 8290
     max_body_bytes: int = 1024 * 1024  # larger requests are refused before parsing
     max_variables: int = 1000  # more InputVariables are refused
-    threads: int = 16  # requests served at once
+    threads: int = 16  # requests processed at once (slow clients wait without holding one)
+    request_timeout: float = 30.0  # seconds a request has to arrive whole (headers and body); then it is closed
     tls_cert: str | None = None  # PEM files; without them, plain HTTP (loopback or allow_plaintext_http)
     tls_key: str | None = None
     allow_plaintext_http: bool = False  # plain HTTP beyond loopback, behind a TLS proxy

@@ -18,7 +18,6 @@ from ..config import (DEFAULT_ATTRIBUTES, Config, DirectorySettings, LockoutSett
 from ..directory import DirectorySet
 from ..directory.connections import Connector, bind_service_account
 from ..mapping import Candidate, OutputMapping
-from ..serve import run_server
 
 NETBIOS_DOMAIN = "DEMO"
 UPN_SUFFIX = "demo.example"
@@ -50,7 +49,8 @@ def sample_data() -> dict:
     return json.loads(resources.files("ssobridge.demo").joinpath("directory.json").read_text(encoding="utf-8"))
 
 
-def demo_config(listen: str, password: str, data: dict) -> Config:
+def demo_config(listen: str, password: str) -> Config:
+    data = sample_data()
     host, port = parse_listen(listen)
     attributes = DEFAULT_ATTRIBUTES + (
         OutputMapping("cf_Department", (Candidate("departmentNumber"),)),
@@ -95,9 +95,15 @@ def banner(config: Config, data: dict) -> str:
     return "\n".join(lines)
 
 
-def run_demo(listen: str) -> int:
+def sample_directories(config: Config) -> DirectorySet:
+    """The sample directory, built in the process that serves (a granian worker)."""
     data = sample_data()
-    config = demo_config(listen, secrets.token_urlsafe(12), data)
-    directories = DirectorySet.from_settings(config.directories,
-                                             connector=lambda settings: SampleDirectoryConnector(settings, data))
-    return run_server(config, banner(config, data), directories)
+    return DirectorySet.from_settings(config.directories,
+                                      connector=lambda settings: SampleDirectoryConnector(settings, data))
+
+
+def demo_start(listen: str) -> tuple[Config, dict, str]:
+    """For `run_server`: the demo's config, what its worker builds it from, and the banner."""
+    password = secrets.token_urlsafe(12)
+    config = demo_config(listen, password)
+    return config, {"demo": listen, "password": password}, banner(config, sample_data())

@@ -1,8 +1,10 @@
 """The HTTP side of the endpoint: one URL, any path, SOAP 1.1 and 1.2, ?wsdl, and the guards.
 
 Requests that cannot be SOAP for us are refused here, fast and plainly, before spyne sees them: an
-empty or oversized body, any DOCTYPE (SOAP forbids DTDs), a content type that is not SOAP. Bodies
-are never logged.
+empty or oversized body, any DOCTYPE (SOAP forbids DTDs), a content type that is not SOAP, a charset
+other than UTF-8 or UTF-16, a body that does not decode as its charset says or whose XML declaration
+names another encoding. What passes is handed on as UTF-8 without an XML declaration, so spyne and
+lxml see one form only. Bodies are never logged.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class Endpoint:
         self._soap12 = WsgiApplication(soap12)
         self._wsdl = load_wsdl(public_url)
         self._max_body = max_body_bytes
+        self._max_variables = max_variables
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -66,11 +69,15 @@ class Endpoint:
         if not (soap12 or content_type.startswith("text/xml")):
             return _fault(start_response, "415 Unsupported Media Type",
                           "Content-Type must be text/xml (SOAP 1.1) or application/soap+xml (SOAP 1.2).", soap12)
-        problem = _check_envelope(body, soap12)
+        body, problem = _as_utf8(body, environ.get("CONTENT_TYPE", ""))
+        if problem:
+            return _fault(start_response, problem[0], problem[1], soap12)
+        problem = _check_envelope(body, soap12, self._max_variables)
         if problem:
             return _fault(start_response, "400 Bad Request", problem, soap12)
         environ = dict(environ, **{"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body)),
-                                   "QUERY_STRING": ""})
+                                   "QUERY_STRING": "", "CONTENT_TYPE": _CHARSET.sub("", environ["CONTENT_TYPE"])
+                                   + "; charset=utf-8"})
         return (self._soap12 if soap12 else self._soap11)(environ, start_response)
 
     def _get(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
@@ -114,7 +121,38 @@ def _discard(stream, length: int, limit: int) -> None:
         length -= len(chunk)
 
 
-def _check_envelope(body: bytes, soap12: bool) -> str | None:
+# Each charset we accept, and the encodings an XML declaration may name for it.
+_CHARSETS = {"utf-8": "utf-8", "utf8": "utf-8", "utf-16": "utf-16", "utf-16le": "utf-16", "utf-16be": "utf-16"}
+_CHARSET = re.compile(r";\s*charset\s*=\s*(\"[^\"]*\"|[^;]*)", re.IGNORECASE)
+_XML_DECLARATION = re.compile(r"<\?xml[^>]*?\?>")
+_DECLARED_ENCODING = re.compile(r"""encoding\s*=\s*["']([^"']*)["']""")
+
+
+def _as_utf8(body: bytes, content_type: str) -> tuple[bytes, tuple[str, str] | None]:
+    """The body as UTF-8 without its XML declaration, or why it cannot be read as what it claims."""
+    found = _CHARSET.search(content_type)
+    charset = found.group(1).strip().strip('"').lower() if found else ""
+    if charset and charset not in _CHARSETS:
+        return b"", ("415 Unsupported Media Type", "Unsupported charset: use utf-8 or utf-16.")
+    if not charset:  # XML's own rules: a UTF-16 byte order mark, else UTF-8
+        charset = "utf-16" if body[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8"
+    try:
+        text = body.decode(charset)
+    except UnicodeDecodeError:
+        return b"", ("400 Bad Request", f"The request body is not valid {charset.upper()}.")
+    text = text.lstrip("\ufeff \t\r\n")
+    if not text.startswith("<"):
+        return b"", ("400 Bad Request", f"The request body is not XML in {charset.upper()}.")
+    declaration = _XML_DECLARATION.match(text)
+    if declaration:
+        declared = _DECLARED_ENCODING.search(declaration.group(0))
+        if declared and _CHARSETS.get(declared.group(1).lower()) != _CHARSETS[charset]:
+            return b"", ("400 Bad Request", "The XML declaration names another encoding than the Content-Type.")
+        text = text[declaration.end():]
+    return text.encode("utf-8"), None
+
+
+def _check_envelope(body: bytes, soap12: bool, max_variables: int) -> str | None:
     """A short plain reason when the body is not a SOAP call of one of our operations."""
     try:
         root = etree.fromstring(body, _PARSER)
@@ -130,6 +168,10 @@ def _check_envelope(body: bytes, soap12: bool) -> str | None:
     namespace, _, operation = call.tag[1:].partition("}")
     if namespace != NS or operation not in OPERATIONS:
         return f"Unknown operation {etree.QName(call).localname!r}; this service has {', '.join(OPERATIONS)}."
+    # Refused here rather than in spyne, which would first build an object for each of them.
+    variables = call.find(f"{{{NS}}}inputs/{{{NS}}}InputVariables")
+    if variables is not None and len(variables) > max_variables:
+        return f"More than {max_variables} InputVariables."
     return None
 
 
@@ -141,7 +183,13 @@ def _plain(start_response: StartResponse, status: str, text: str, headers: list 
 
 
 def _fault(start_response: StartResponse, status: str, text: str, soap12: bool) -> list[bytes]:
-    """A SOAP fault envelope of the caller's SOAP version, with a plain message."""
+    code, headers, data = refusal(status, text, soap12)
+    start_response(status, headers)
+    return [data]
+
+
+def refusal(status: str, text: str, soap12: bool) -> tuple[int, list[tuple[str, str]], bytes]:
+    """A SOAP fault envelope of the caller's SOAP version, with a plain message: (status, headers, body)."""
     message = escape(text, quote=False)
     if soap12:
         body = (f'<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="{SOAP12_ENVELOPE}"><soap:Body>'
@@ -155,6 +203,5 @@ def _fault(start_response: StartResponse, status: str, text: str, soap12: bool) 
                 f'</soap:Body></soap:Envelope>')
         content_type = "text/xml; charset=utf-8"
     data = body.encode("utf-8")
-    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(data))),
-                            ("Connection", "close")])
-    return [data]
+    return int(status[:3]), [("Content-Type", content_type), ("Content-Length", str(len(data))),
+                             ("Connection", "close")], data

@@ -10,7 +10,8 @@ Fixtures (module-scoped services; each starts on first use in a test module and 
                 and ("openldap": openldap, ldap_service). directory.kind tells them apart.
 
 Running the service:
-  start_service(workdir, body, password=WEB_SERVICE_PASSWORD, tls=None, smartertrack="", log_level="DEBUG")
+  start_service(workdir, body, password=WEB_SERVICE_PASSWORD, tls=None, smartertrack="", log_level="DEBUG",
+                server="")
       -> Service(url, process, log_path) with log() and stop(); body is the config after the generated
       [server], [smartertrack] and [logging] sections. A test that starts one stops it (try/finally).
   WEB_SERVICE_PASSWORD (the [smartertrack] web_service_password), free_port(), toml_string(value).
@@ -121,18 +122,19 @@ class Service:
 
 
 def start_service(workdir: Path, body: str, password: str = WEB_SERVICE_PASSWORD, tls=None,
-                  smartertrack: str = "", log_level: str = "DEBUG") -> Service:
+                  smartertrack: str = "", log_level: str = "DEBUG", server: str = "") -> Service:
     """Write a config (a [server] and [smartertrack] section are added) and start the service on it.
 
-    tls: a key pair (cert_file, key_file) to serve HTTPS with; smartertrack: more lines for [smartertrack].
+    tls: a key pair (cert_file, key_file) to serve HTTPS with; smartertrack: more lines for [smartertrack];
+    server: more lines for [server] (e.g. "request_timeout = 3\n").
     """
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     scheme = "https" if tls else "http"
-    server = f'tls_cert = {toml_string(str(tls.cert_file))}\ntls_key = {toml_string(str(tls.key_file))}\n' \
+    tls_lines = f'tls_cert = {toml_string(str(tls.cert_file))}\ntls_key = {toml_string(str(tls.key_file))}\n' \
         if tls else ""
     config = workdir / "ssobridge.toml"
-    config.write_text(f'[server]\nlisten = "127.0.0.1:{port}"\n{server}'
+    config.write_text(f'[server]\nlisten = "127.0.0.1:{port}"\n{server}{tls_lines}'
                       f'public_url = "{scheme}://sso.example.test:{port}/ExternalProvider.asmx"\n'
                       f'[smartertrack]\nweb_service_password = {toml_string(password)}\n{smartertrack}'
                       f'[logging]\nlevel = "{log_level}"\n{body}', encoding="utf-8")

@@ -1,0 +1,169 @@
+"""The endpoint under granian's RSGI interface: bodies are read without holding a thread, within a deadline.
+
+Under WSGI, a request holds one of the few worker threads from its headers on, for as long as its body
+takes to arrive: 16 clients that send headers and then nothing stop every login. Here the body is read
+on granian's event loop (a waiting client costs a little memory, no thread), bounded in size and time,
+and only a request that has arrived whole takes a thread to run the WSGI endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ctypes.util
+import io
+import logging
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+from .http import refusal
+
+log = logging.getLogger("ssobridge.http")
+
+
+class _Discard(io.TextIOBase):
+    """wsgi.errors: nothing a library writes there reaches the log (it could be a request body)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+_ERRORS = _Discard()
+# glibc keeps the memory of large requests in its arenas once freed (RSS 52 -> 273 MB under hostile
+# bodies): allocations over 128 KiB always get their own mapping (glibc otherwise raises that threshold
+# to the largest block freed so far), a few arenas serve all threads, and malloc_trim after a large
+# request hands the rest back. Elsewhere (Windows, musl) there is nothing to call.
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if sys.platform.startswith("linux") else None
+_malloc_trim = getattr(_LIBC, "malloc_trim", None)
+TRIM_AFTER_BYTES = 64 * 1024
+TRIM_EVERY = 256  # requests: small blocks freed in between add up too
+_M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8
+
+
+def tune_malloc() -> None:
+    if _LIBC is not None and hasattr(_LIBC, "mallopt"):
+        _LIBC.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
+        _LIBC.mallopt(_M_ARENA_MAX, 2)
+
+
+class RSGIEndpoint:
+    """Reads the request (at most max_body bytes, within body_seconds), then runs `wsgi` on one of
+    `threads` threads. In the worker process, on_start runs before serving, on_ready once it accepts
+    connections, on_stop after."""
+
+    def __init__(self, wsgi: Callable, max_body: int, body_seconds: float, threads: int,
+                 on_start: Callable[[], None], on_ready: Callable[[], None], on_stop: Callable[[], None]):
+        self._wsgi = wsgi
+        self._max_body = max_body
+        self._body_seconds = body_seconds
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="ssobridge-request")
+        self._on_start, self._on_ready, self._on_stop = on_start, on_ready, on_stop
+        self._served = 0
+
+    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.set_exception_handler(_loop_exception)
+        tune_malloc()
+        self._on_start()
+        loop.call_soon(self._on_ready)  # the loop runs once granian's listener does
+
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._on_stop()
+
+    async def __rsgi__(self, scope, protocol) -> None:
+        if scope.proto != "http":
+            return
+        try:
+            await self._serve(scope, protocol)
+        except Exception as e:  # a bug: say where, never what (the message may quote the request)
+            log.error("event=internal_error error=%s at=%s", type(e).__name__, _where(e))
+            protocol.response_bytes(500, [("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close")],
+                                    b"Internal error in ssobridge; the log has the details.")
+
+    async def _serve(self, scope, protocol) -> None:
+        headers = scope.headers
+        soap12 = "application/soap+xml" in (headers.get("content-type") or "").lower()
+        body, problem = await self._read_body(protocol, headers.get("content-length"))
+        if problem is not None:
+            log.warning("event=request_refused status=%s reason=%r remote=%s", problem[0][:3], problem[1],
+                        scope.client.rpartition(":")[0])
+            status, response_headers, data = refusal(problem[0], problem[1], soap12)
+            protocol.response_bytes(status, response_headers, data)
+            return
+        environ = _environ(scope, body)
+        status, response_headers, data = await asyncio.get_running_loop().run_in_executor(
+            self._pool, _call_wsgi, self._wsgi, environ)
+        protocol.response_bytes(status, response_headers, data)
+        self._served += 1
+        if _malloc_trim is not None and (len(body) > TRIM_AFTER_BYTES or self._served % TRIM_EVERY == 0):
+            del body, environ, data
+            _malloc_trim(0)
+
+    async def _read_body(self, protocol, length_header: str | None) -> tuple[bytes, tuple[str, str] | None]:
+        if length_header is not None:
+            if not length_header.strip().isdigit():
+                return b"", ("400 Bad Request", "Invalid Content-Length.")
+            if int(length_header) > self._max_body:
+                return b"", ("413 Payload Too Large", f"Request body larger than {self._max_body} bytes.")
+        chunks, size = [], 0
+        try:
+            async with asyncio.timeout(self._body_seconds):
+                async for chunk in protocol:
+                    size += len(chunk)
+                    if size > self._max_body:
+                        return b"", ("413 Payload Too Large", f"Request body larger than {self._max_body} bytes.")
+                    chunks.append(chunk)
+        except TimeoutError:
+            return b"", ("408 Request Timeout", f"The request body did not arrive within {self._body_seconds:g} s.")
+        return b"".join(chunks), None
+
+
+def _environ(scope, body: bytes) -> dict:
+    host, _, port = scope.server.rpartition(":")
+    environ = {
+        "REQUEST_METHOD": scope.method, "SCRIPT_NAME": "", "PATH_INFO": scope.path,
+        "QUERY_STRING": scope.query_string, "SERVER_NAME": host, "SERVER_PORT": port,
+        "SERVER_PROTOCOL": f"HTTP/{scope.http_version}", "REMOTE_ADDR": scope.client.rpartition(":")[0],
+        "CONTENT_LENGTH": str(len(body)), "wsgi.version": (1, 0), "wsgi.url_scheme": scope.scheme,
+        "wsgi.input": io.BytesIO(body), "wsgi.errors": _ERRORS, "wsgi.multithread": True,
+        "wsgi.multiprocess": True, "wsgi.run_once": False,
+    }
+    for name, value in scope.headers.items():
+        key = name.upper().replace("-", "_")
+        if key == "CONTENT_TYPE":
+            environ[key] = value
+        elif key != "CONTENT_LENGTH":
+            key = "HTTP_" + key
+            environ[key] = f"{environ[key]},{value}" if key in environ else value
+    return environ
+
+
+def _call_wsgi(wsgi: Callable, environ: dict) -> tuple[int, list, bytes]:
+    answer: list = []
+
+    def start_response(status: str, headers: list, exc_info=None) -> Callable:
+        answer[:] = [int(status[:3]), headers]
+        return lambda data: None
+
+    result = wsgi(environ, start_response)
+    try:
+        data = b"".join(result)
+    finally:
+        if hasattr(result, "close"):
+            result.close()
+    return answer[0], answer[1], data
+
+
+def _where(error: BaseException) -> str:
+    """file:line of the innermost frame: enough to find a bug, nothing of the request."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else "?"
+
+
+def _loop_exception(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    error = context.get("exception")
+    log.error("event=internal_error error=%s at=%s", type(error).__name__ if error else "none",
+              _where(error) if error else "?")
