@@ -27,13 +27,14 @@ USER_INFO_AND_EVENTS = {
 }
 
 
-def directory_table(directory, first_url: str | None = None) -> dict:
-    """The [[directory]] for the bench slapd; first_url (a dead server) goes before the live one."""
+def directory_table(directory, first_url: str | None = None, **settings) -> dict:
+    """The [[directory]] for the bench slapd; first_url (a dead server) goes before the live one; `settings`
+    replace or add keys (urls=[...] replaces the URL list)."""
     return {"name": "bench", "type": "ldap",
             "urls": ([first_url] if first_url else []) + [directory.ldaps_url],
             "base_dn": directory.base_dn, "bind_dn": directory.service_dn,
             "bind_password": directory.service_password, "ca_file": str(directory.ca_file),
-            "connect_timeout": 1, "timeout": 5}
+            "connect_timeout": 1, "timeout": 5, **settings}
 
 
 def example_policy() -> dict | None:
@@ -47,12 +48,18 @@ def example_policy() -> dict | None:
     return {name: example[name] for name in POLICY_TABLES if name in example}
 
 
-def start_bridge(workdir: Path, directory: dict, tables: dict | None = None) -> Service:
+def start_bridge(workdir: Path, directory: dict, tables: dict | None = None, data_dir: Path | None = None) -> Service:
     """`python -m ssobridge serve --config FILE`, as an operator runs it (INFO logging, the default), on
     the [[directory]] `directory` and more top-level `tables`. start_service adds [server], [smartertrack]
-    and [logging]."""
+    and [logging]. data_dir: [server] data_dir (the lockout shield's state), shared by the bench's
+    ssobridges as by a restarted service: a person's first good login writes the shield's known-password
+    verifier (an scrypt, ~50 ms), once a day, and a fresh ssobridge finds those already written."""
     body = toml_document({"directory": [directory], **(tables or {})})
-    return start_service(workdir, body, log_level="INFO")
+    server = ""
+    if data_dir:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        server = f"data_dir = {_string(str(data_dir))}\n"
+    return start_service(workdir, body, log_level="INFO", server=server)
 
 
 def ldap_settings(service: Service, login: str) -> tuple[str, list[str]]:
@@ -60,6 +67,12 @@ def ldap_settings(service: Service, login: str) -> tuple[str, list[str]]:
     config = service.log_path.with_name("ssobridge.toml")  # start_service writes it beside the log
     directory = Directory(load(config).directories[0])
     return directory.user_filter(parse_login_name(login)), list(directory.search_attributes)
+
+
+def lockout_shield(service: Service) -> str:
+    """"on" or "off": the lockout shield of `service`, as its config (defaults included) says."""
+    config = service.log_path.with_name("ssobridge.toml")
+    return "on" if load(config).lockout.enabled else "off"
 
 
 # --- a small TOML writer --------------------------------------------------------------------------------

@@ -76,7 +76,8 @@ class Monitor:
     with nothing else running, and `delta` subtracts it.
     """
 
-    COUNTERS = (("searches", "cn=Search,cn=Operations,cn=Monitor", "monitorOpCompleted"),
+    COUNTERS = (("operations", "cn=Operations,cn=Monitor", "monitorOpCompleted"),  # every kind, all together
+                ("searches", "cn=Search,cn=Operations,cn=Monitor", "monitorOpCompleted"),
                 ("binds", "cn=Bind,cn=Operations,cn=Monitor", "monitorOpCompleted"),
                 ("connections", "cn=Total,cn=Connections,cn=Monitor", "monitorCounter"))
 
@@ -120,6 +121,34 @@ class Monitor:
 
     def close(self) -> None:
         self._connection.unbind()
+
+
+def worker_pids(service) -> list[int]:
+    """The granian worker processes of a running `ssobridge serve`: the children of its process (/proc)."""
+    parent, children = service.process.pid, []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended while we looked
+        if int(fields[1]) == parent:
+            children.append(int(stat.parent.name))
+    return sorted(children)
+
+
+def bridge_pids(service) -> list[int]:
+    """The `ssobridge serve` process and its workers: where ssobridge's CPU time is spent."""
+    return [service.process.pid, *worker_pids(service)]
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """VmRSS (resident now) and VmHWM (the peak resident) of a process, in MB (10^6 bytes), from /proc."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            values[{"VmRSS": "rss_mb", "VmHWM": "peak_rss_mb"}[name]] = round(int(rest.split()[0]) * 1024 / 1e6, 1)
+    return values
 
 
 def slapd_pid(slapd) -> int | None:
@@ -360,3 +389,76 @@ class NotifyEvent:
             raise AssertionError(data[:500])
         return "ok"
 
+
+
+class CachedUserDetails:
+    """GetUserDetails for `logins`, each thread's connection first asking for every one of them (outside
+    the clock): a keep-alive connection stays with one worker process, and each worker has its own cache."""
+
+    def __init__(self, url: str, logins: list[str]):
+        self.url, self.logins = url, logins
+
+    def setup(self, index: int) -> Client:
+        client = Client(self.url)
+        for login in self.logins:
+            self._details(client, login)
+        return client
+
+    def teardown(self, client: Client) -> None:
+        client.close()
+
+    def _details(self, client: Client, login: str) -> None:
+        data = client.call("GetUserDetails", [AUTH, f"username={login}", "email=", "interactionType=ticket"])
+        if b"<tns:Success>true</tns:Success>" not in data or login.encode() not in data:
+            raise AssertionError(f"GetUserDetails {login}: {data[:500]!r}")
+
+    def __call__(self, client: Client, rng: random.Random, index: int) -> str:
+        self._details(client, self.logins[rng.randrange(len(self.logins))])
+        return "ok"
+
+
+class MixedLoad:
+    """What a helpdesk sends over a day, in one stream: Authenticate (right passwords, and wrong ones for
+    the last WRONG_LOGINS people only, so the lockout shield never stands in a right password's way),
+    GetCustomFieldOptions and StartTicket under the group rules, GetUserDetails, NotifyEventFired."""
+
+    WRONG_LOGINS = 10
+    # (what, weight in %)
+    MIX = (("authenticate", 50), ("wrong_password", 5), ("GetCustomFieldOptions", 10), ("StartTicket", 10),
+           ("GetUserDetails", 15), ("NotifyEventFired", 10))
+
+    def __init__(self, url: str, logins: list[str]):
+        self.url = url
+        self.right, self.wrong = logins[:-self.WRONG_LOGINS], logins[-self.WRONG_LOGINS:]
+        self.kinds = [kind for kind, weight in self.MIX for _ in range(weight)]
+
+    def setup(self, index: int) -> Client:
+        return Client(self.url)
+
+    def teardown(self, client: Client) -> None:
+        client.close()
+
+    def __call__(self, client: Client, rng: random.Random, index: int) -> str:
+        kind = self.kinds[rng.randrange(len(self.kinds))]
+        login = self.right[rng.randrange(len(self.right))]
+        if kind == "authenticate":
+            expected, data = b"Authentication=OK", client.authenticate(login)
+        elif kind == "wrong_password":
+            expected, data = b"Authentication=FAIL", client.authenticate(
+                self.wrong[rng.randrange(len(self.wrong))], WRONG_PASSWORD)
+        elif kind == "GetCustomFieldOptions":
+            expected, data = b"<tns:Success>true</tns:Success>", client.call(
+                kind, [AUTH, f"loginUsername={login}", "departmentName=Support", "location=PRE"])
+        elif kind == "StartTicket":
+            expected, data = b"<tns:Success>true</tns:Success>", client.call(
+                kind, [AUTH, f"loginUsername={login}", "departmentName=Support", "subject=Server down",
+                       f"ticketNumber=M-{index}-{rng.randrange(10**9)}"])
+        elif kind == "GetUserDetails":
+            expected, data = login.encode(), client.call(
+                kind, [AUTH, f"username={login}", "email=", "interactionType=ticket"])
+        else:
+            expected, data = b"<tns:Success>true</tns:Success>", client.call(
+                kind, [AUTH, "eventType=502000", f"args_n={index}-{rng.random()}"])
+        if expected not in data:
+            raise AssertionError(f"{kind} for {login}: {data[:500]!r}")
+        return kind

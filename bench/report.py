@@ -47,7 +47,10 @@ def render(r: dict) -> str:
              f"{machine['cpus']} CPUs ({machine.get('cpu_model')}), Python {machine['python']}, "
              f"{machine['platform']}; {r['seconds_per_scenario']} s per load scenario; "
              f"{r['wrong_password_percent']} % wrong passwords; {r['directory']}. "
-             f"Whole run {r.get('total_seconds')} s."]
+             f"ssobridge as `ssobridge serve` runs out of the box: {r.get('workers')} granian worker process(es), "
+             f"lockout shield {r.get('lockout_shield')}. Whole run {r.get('total_seconds')} s.",
+             "", f"Command: `{r.get('command')}`"]
+    lines += _targets(r.get("targets", []))
     lines += _authenticate(r["authenticate"], r["ldap_operations_per_authenticate"])
     lines += _first_url_dead(r["first_url_dead"])
     if "profile" in r:
@@ -56,7 +59,73 @@ def render(r: dict) -> str:
         lines += _group_rules(r["policy"])
     lines += _user_details(r["user_details"])
     lines += _notify_event_fired(r["notify_event_fired"])
+    if "all_servers_down" in r:
+        lines += _all_servers_down(r["all_servers_down"])
+    if "server_comes_back" in r:
+        lines += _server_comes_back(r["server_comes_back"])
+    if "cached_user_details" in r:
+        lines += _cached_user_details(r["cached_user_details"])
+    if "mixed_load_memory" in r:
+        lines += _mixed_load_memory(r["mixed_load_memory"])
     return "\n".join(lines) + "\n"
+
+
+def _targets(rows: list[dict]) -> list[str]:
+    passed = sum(row["verdict"] == "PASS" for row in rows)
+    lines = ["", f"## Targets (issue 10): {passed} of {len(rows)} pass", "",
+             "| target | measured | verdict | command (section below) |", "|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['target']} | {row['measured']} | **{row['verdict']}** | `{row['command']}` |")
+    return lines
+
+
+def _all_servers_down(cases: dict) -> list[str]:
+    lines = ["", "## All servers down (the directory's only URL is dead; connect_timeout 1 s)", "",
+             "A fresh ssobridge each time, one client: the first call (the failed probe), then one call after "
+             "the other; every answer \"directory unavailable\". \"dead server tried\": "
+             "`event=directory_server_down` log lines.", "",
+             "| only URL | first call ms | calls after it | p50 / p95 / p99 / max ms | dead server tried |",
+             "|---|---|---|---|---|"]
+    for name, row in cases.items():
+        lines.append(f"| {name} | {row['first_call_ms']} | {row['calls']} of {row['calls_planned']} | "
+                     f"{row['p50_ms']} / {row['p95_ms']} / {row['p99_ms']} / {row['max_ms']} | "
+                     f"{row['dead_server_tried']} |")
+    return lines
+
+
+def _server_comes_back(row: dict) -> list[str]:
+    return ["", f"## A server that comes back (retry_down_after {row['retry_down_after_s']} s)", "",
+            "The only URL is a TCP proxy in front of slapd. Logins work; the proxy refuses (its open connections "
+            f"reset): \"directory unavailable\" after {row['calls_until_unavailable']} call(s), "
+            f"{row['unavailable_after_ms']} ms. {row['outage_s']} s later the proxy accepts again; one "
+            f"Authenticate every {row['poll_every_s']} s: the first OK {row['first_ok_after_back_s']} s after "
+            f"the server came back ({row['first_ok_after_down_s']} s after it was found down; "
+            f"{row['calls_unavailable_after_back']} calls answered \"unavailable\" in between)."]
+
+
+def _cached_user_details(m: dict) -> list[str]:
+    c = m.get("cpu_per_call") or {}
+    ops = "n/a" if m["ldap_operations"] is None else m["ldap_operations"]
+    return ["", f"## Cached GetUserDetails ({m['threads']} clients, cards cached in every worker)", "",
+            "| calls/s | p50 ms | p95 ms | p99 ms | ssobridge CPU ms/call | LDAP operations (slapd, all kinds) |",
+            "|---|---|---|---|---|---|",
+            f"| {m['per_second']} | {m['p50_ms']} | {m['p95_ms']} | {m['p99_ms']} | {c.get('ssobridge_ms', '-')} | "
+            f"{ops} in {m['calls']} calls |"]
+
+
+def _mixed_load_memory(m: dict) -> list[str]:
+    load = m["load"]
+    mix = ", ".join(f"{kind} {count}" for kind, count in sorted(load["outcomes"].items()))
+    lines = ["", f"## Memory after {load['seconds']} s of mixed load ({load['threads']} clients)", "",
+             f"{load['calls']} calls ({load['per_second']}/s; {mix}), on the example group rules, user cards "
+             "and events. Resident memory from /proc/PID/status (MB = 10^6 bytes).", "",
+             "| process | RSS after warm-up MB | RSS at the end MB | peak RSS MB |", "|---|---|---|---|"]
+    for worker in m["workers"]:
+        lines.append(f"| worker {worker['pid']} | {worker['rss_mb_after_warm_up']} | {worker['rss_mb']} | "
+                     f"{worker['peak_rss_mb']} |")
+    serve = m["serve_process"]
+    lines.append(f"| `ssobridge serve` (parent) | | {serve['rss_mb']} | {serve['peak_rss_mb']} |")
+    return lines
 
 
 def _authenticate(table: dict, ops: dict) -> list[str]:

@@ -1,9 +1,12 @@
 """ssobridge benchmarks, in one run against a private OpenLDAP slapd (started here, loopback only).
 
-    .venv/bin/python bench/run.py [--seconds 5] [--wrong-percent 0] [--no-profile] [--keep] [--output DIR]
+    .venv/bin/python bench/run.py [--seconds 5] [--mixed-seconds 300] [--wrong-percent 0] [--no-profile] [--keep]
+                                  [--output DIR]
 
-Measures, through a running `ssobridge serve` (a subprocess, INFO logging as in production) and with the
-SOAP 1.1 requests SmarterTrack sends (keep-alive connections, one per client thread):
+First in the results: issue 10's targets, each with PASS or FAIL, its measured value and this command
+(bench/targets.py). Measures, through a running `ssobridge serve` (a subprocess, INFO logging as in
+production, with as many granian workers as it starts out of the box: the count is in the results) and
+with the SOAP 1.1 requests SmarterTrack sends (keep-alive connections, one per client thread):
 1. Authenticate throughput and latency (p50/p95/p99) at 1 and 16 concurrent clients, next to a raw ldap3
    loop doing the same directory work (the same search as the service account, the same bind as the
    user, with the password policy control) on already-open TLS connections with TCP_NODELAY: the
@@ -17,11 +20,16 @@ SOAP 1.1 requests SmarterTrack sends (keep-alive connections, one per client thr
 5. GetUserDetails latency with cold and warm card caches; NotifyEventFired throughput at 1 and 8 clients.
 6. Where ssobridge's Python CPU time goes under 1 and 16 clients (py-spy, when installed; raw stacks in
    bench/results/profile-*-clients.txt, a summary in the results; --no-profile skips it).
+7. All servers down (the only URL refused; a black hole): 200 calls after the first failed probe.
+8. A server that comes back (a proxy in front of slapd refuses, then accepts): time to the first OK login.
+9. Cached GetUserDetails at 8 clients: calls/s and slapd's operation count (must be 0).
+10. RSS of every worker after --mixed-seconds of mixed load (Authenticate, wrong passwords, group rules,
+   GetUserDetails, NotifyEventFired).
 Writes bench/results/latest.json and latest.md.
 
-The parts: bench/load.py (users, clients, load threads, counters and CPU readings), bench/bridge.py (the
-ssobridge configs, as data, and processes), bench/scenarios.py (each measurement), bench/report.py (the
-results files).
+The parts: bench/load.py (users, clients, load threads, counters, CPU and memory readings), bench/bridge.py
+(the ssobridge configs, as data, and processes), bench/scenarios.py (each measurement), bench/targets.py (the
+scenarios for issue 10's targets, and the verdicts), bench/report.py (the results files).
 """
 
 from __future__ import annotations
@@ -35,8 +43,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: bench.*, tests.*
 
-from bench import report, scenarios  # noqa: E402
-from bench.bridge import ROOT  # noqa: E402
+from bench import report, scenarios, targets  # noqa: E402
+from bench.bridge import ROOT, lockout_shield  # noqa: E402
 from bench.load import Monitor, add_bench_users  # noqa: E402
 from tests.support.pki import create_test_pki  # noqa: E402
 from tests.support.slapd import start_openldap  # noqa: E402
@@ -47,6 +55,8 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=5, help="duration of each load scenario (default 5)")
     parser.add_argument("--wrong-percent", type=float, default=0,
                         help="share of Authenticate calls with a wrong password, in %% (default 0)")
+    parser.add_argument("--mixed-seconds", type=float, default=300,
+                        help="duration of the mixed load before worker memory is read (default 300)")
     parser.add_argument("--no-profile", dest="profile", action="store_false",
                         help="skip the py-spy profile of ssobridge under 1 and 16 clients (~15 s)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, configs)")
@@ -63,11 +73,13 @@ def main() -> int:
     directory, slapd = start_openldap(work / "slapd", pki)
     monitor = bench = None
     results = report.new_results(arguments.seconds, arguments.wrong_percent)
+    results["command"] = " ".join([".venv/bin/python bench/run.py", *sys.argv[1:]])
     try:
         logins = add_bench_users(directory)
         monitor = Monitor(directory)
         bench = scenarios.Bench(directory, slapd, logins, monitor, work, arguments.seconds, arguments.wrong_percent)
         service = bench.start_bridge("service")
+        results["lockout_shield"] = lockout_shield(service)
         results.update(scenarios.authenticate(bench, service))
         results["ldap_operations_per_authenticate"] = scenarios.operations_per_authenticate(bench, service.url)
         results["first_url_dead"] = scenarios.first_url_dead(bench)
@@ -79,6 +91,11 @@ def main() -> int:
         if policy is not None:
             results["policy"] = policy
         results.update(scenarios.user_info_and_events(bench))
+        results["all_servers_down"] = targets.all_servers_down(bench)
+        results["server_comes_back"] = targets.server_comes_back(bench)
+        results["cached_user_details"] = targets.cached_user_details(bench)
+        print("bench: outage and cached cards done", file=sys.stderr)
+        results["mixed_load_memory"] = targets.mixed_load_memory(bench, arguments.mixed_seconds)
     finally:
         if bench is not None:
             bench.stop_services()
@@ -90,6 +107,7 @@ def main() -> int:
         else:
             shutil.rmtree(work, ignore_errors=True)
     results["total_seconds"] = round(time.monotonic() - began, 1)
+    results["targets"] = targets.verdicts(results, results["command"])
     print(report.write(results, arguments.output))
     return 0
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.bridge import ROOT, USER_INFO_AND_EVENTS, directory_table, example_policy, ldap_settings, start_bridge
-from bench.load import (AUTH, Client, CpuMeter, Monitor, NotifyEvent, RawLdap, SoapAuthenticate, latency_summary,
-                        measure, percentile, run_load, slapd_pid, timed)
+from bench.load import (AUTH, Client, CpuMeter, Monitor, NotifyEvent, RawLdap, SoapAuthenticate, bridge_pids,
+                        latency_summary, measure, percentile, run_load, slapd_pid, timed, worker_pids)
 from tests.support.services import Service
 from tests.support.network import BlackHole, DeadPort
 
@@ -37,9 +37,12 @@ class Bench:
     wrong_percent: float
     services: list[Service] = field(default_factory=list)
 
-    def start_bridge(self, name: str, first_url: str | None = None, tables: dict | None = None) -> Service:
-        """A fresh ssobridge on the bench slapd (after `first_url` when given), in workdir/name."""
-        service = start_bridge(self.workdir / name, directory_table(self.directory, first_url), tables)
+    def start_bridge(self, name: str, first_url: str | None = None, tables: dict | None = None,
+                     **settings) -> Service:
+        """A fresh ssobridge on the bench slapd (after `first_url` when given), in workdir/name; `settings`
+        go into its [[directory]] (e.g. urls=[...], retry_down_after=...)."""
+        service = start_bridge(self.workdir / name, directory_table(self.directory, first_url, **settings), tables,
+                               self.workdir / "data")
         self.services.append(service)
         return service
 
@@ -54,11 +57,13 @@ def authenticate(bench: Bench, service: Service) -> dict:
     """Authenticate at 1 and 16 clients next to the raw ldap3 ceiling, then 16 clients over two ssobridge
     processes. Returns `raw_ldap3_request` (what the raw loop sends) and the `authenticate` table."""
     search_filter, attributes = ldap_settings(service, bench.logins[0])
-    cpu = CpuMeter({"ssobridge": [service.process.pid], "slapd": [slapd_pid(bench.slapd)]})
     soap = SoapAuthenticate([service.url], bench.logins, bench.wrong_percent)
     raw = RawLdap(bench.directory, bench.logins, search_filter, attributes, bench.wrong_percent)
+    sign_in_everyone(service.url, bench.logins)
     run_load(16, 1, soap)  # warm-up: both pools filled to 16, code paths hot
     run_load(4, 0.5, raw)
+    # ssobridge's CPU: the serve process and its granian workers (they exist once requests were served)
+    cpu = CpuMeter({"ssobridge": bridge_pids(service), "slapd": [slapd_pid(bench.slapd)]})
     bench.monitor.calibrate()
     table = {}
     for threads in CLIENT_COUNTS:
@@ -73,14 +78,39 @@ def authenticate(bench: Bench, service: Service) -> dict:
     pair = SoapAuthenticate([service.url, second.url], bench.logins, bench.wrong_percent)
     run_load(16, 1, pair)
     two = measure(16, bench.seconds, pair, bench.monitor,
-                  CpuMeter({"ssobridge": [service.process.pid, second.process.pid],
+                  CpuMeter({"ssobridge": bridge_pids(service) + bridge_pids(second),
                             "slapd": [slapd_pid(bench.slapd)]}))
     second.stop()
     table["16_clients_2_processes"] = {
         "ssobridge": two, "ratio": round(two["per_second"] / table["16_clients"]["raw_ldap3"]["per_second"], 3)}
     return {"raw_ldap3_request": {"filter": search_filter.replace(bench.logins[0], "<login>"),
                                   "attributes": attributes, "bind_controls": ["ppolicy request"]},
-            "authenticate": table}
+            "authenticate": table, "workers": len(worker_pids(service))}
+
+
+def sign_in_everyone(url: str, logins: list[str], clients: int = 8) -> None:
+    """One good login for every bench user (8 at once), outside any measured window: it writes each one's
+    known-password verifier into the shared data_dir (an scrypt, ~50 ms; a running service has them)."""
+    errors: list[BaseException] = []
+
+    def sign_in(index: int) -> None:
+        client = Client(url)
+        try:
+            for login in logins[index::clients]:
+                data = client.authenticate(login)
+                assert b"Authentication=OK" in data, (login, data[:300])
+        except BaseException as e:
+            errors.append(e)
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=sign_in, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise RuntimeError(f"signing everyone in: {errors[0]!r}") from errors[0]
 
 
 def operations_per_authenticate(bench: Bench, url: str, calls: int = 200) -> dict:
@@ -246,13 +276,13 @@ def profile(bench: Bench, service: Service, output: Path) -> dict:
 
 
 def profile_server(pid: int, threads: int, seconds: float, work, output: Path) -> dict:
-    """py-spy on ssobridge while `threads` clients call Authenticate. --gil: only the thread holding the
-    GIL is sampled, so the shares are of the Python CPU time of the process (threads waiting on a socket
-    or on the GIL are not counted). The raw stacks go to `output`, a summary into the results."""
+    """py-spy on ssobridge (the serve process and, with --subprocesses, its granian workers) while `threads`
+    clients call Authenticate. --gil: only the thread holding the GIL is sampled, so the shares are of the
+    Python CPU time of the processes (threads waiting on a socket or on the GIL are not counted). The raw stacks go to `output`, a summary into the results."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(py_spy).exists():
         return {"error": "py-spy is not installed (pip install py-spy)"}
-    recorder = subprocess.Popen([py_spy, "record", "--pid", str(pid), "--duration", str(int(seconds)),
+    recorder = subprocess.Popen([py_spy, "record", "--pid", str(pid), "--subprocesses", "--duration", str(int(seconds)),
                                  "--rate", "1000", "--gil", "--format", "raw", "--nonblocking",
                                  "--output", str(output)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(0.5)  # py-spy attaches
