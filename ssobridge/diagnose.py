@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
 from .app import shield
+from .certificates import expiry_line, server_certificate_line
 from .config import Config, DirectorySettings
 from .directory import DirectorySet, DirectoryUnavailable, parse_login_name
 from .directory.directory import service_guard
@@ -33,7 +34,8 @@ Print = Callable[[str], None]
 
 
 def check(config: Config, out: TextIO, force: bool = False) -> int:
-    """Reach every server of every directory; 0 when all is well, 1 when anything is not.
+    """Reach every server of every directory; 0 when all is well, 1 when anything is not. A certificate (the
+    servers', ssobridge's own) that expires within WARN_DAYS is a WARNING line, not a problem.
 
     One connection per server does every probe, so the service account binds at most once per server,
     and not at all after a refusal: within a directory the first refusal stops the check (the other
@@ -42,13 +44,17 @@ def check(config: Config, out: TextIO, force: bool = False) -> int:
     """
     say: Print = lambda line: print(line, file=out, flush=True)  # noqa: E731
     say(f"config: {config.source}: OK")
+    now, problems, warnings = time.time(), 0, 0
+    if config.server.tls_cert:
+        line = server_certificate_line(config.server.tls_cert, now)
+        problems, warnings = int(line.startswith("PROBLEM")), int(line.startswith("WARNING"))
+        say(line)
     if config.policy.enabled:
         say(f"rules: {len(config.policy.departments)} department(s), {len(config.policy.fields)} field rule(s), "
             f"{len(config.policy.ticket_rules)} ticket rule(s), {len(config.policy.chat_rules)} chat rule(s)")
     if not config.directories:
         say("no [[directory]] configured: the login provider is not enabled")
-        return 0
-    problems = 0
+        return 1 if problems else 0
     group_names = sorted(config.policy.group_names(), key=str.lower)
     found_in: dict[str, list[str]] = {name: [] for name in group_names}
     not_looked_up: list[str] = []  # directories whose groups could not be looked up, with the reason
@@ -77,7 +83,11 @@ def check(config: Config, out: TextIO, force: bool = False) -> int:
                                  group_names if groups_pending else (), lockout_counters=counters_line is None)
             counters_line = counters_line or lockout_counters_line(probe.lockout_counters)
             lines = server_lines(settings, url, probe)
+            if probe.certificate_expires is not None:
+                lines.insert(1 if probe.problem is None else len(lines),
+                             expiry_line("certificate", probe.certificate_expires, now))
             problems += sum(line.startswith("PROBLEM") for line in lines) + (probe.problem is not None)
+            warnings += sum(line.startswith("WARNING") for line in lines)
             say(f"  {url}: {'OK' if probe.problem is None else 'PROBLEM'}")
             for line in lines:
                 say(f"    {line}")
@@ -93,8 +103,9 @@ def check(config: Config, out: TextIO, force: bool = False) -> int:
         if groups_pending:
             not_looked_up.append(f"{settings.name}: {unreached}")
     problems += report_policy_groups(found_in, not_looked_up, say)
-    say("all checks passed" if not problems else f"{problems} problem(s) found")
-    return 1 if problems else 0
+    noted = f", {warnings} warning(s)" if warnings else ""
+    say(("all checks passed" if not problems else f"{problems} problem(s) found") + noted)
+    return 1 if problems else 0  # a warning (a certificate expiring soon) alone leaves it 0
 
 
 FIX_SERVICE_ACCOUNT = ("fix bind_dn / bind_password (or the account in the directory), then run "

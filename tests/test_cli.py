@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import subprocess
 import sys
+
+from cryptography import x509
 
 from tests.support.services import MESSAGES, WEB_SERVICE_PASSWORD, WRONG, ad_config, openldap_config, toml_string
 
@@ -167,3 +170,21 @@ def test_check_says_a_lockout_policy_the_service_account_cannot_read_means_count
         f"CN=Password Settings Container,CN=System,{samba_ad.base_dn}; ssobridge counts wrong passwords itself "
         f"instead (in data_dir: shared by this host's workers, not with other hosts), and an unreadable policy "
         f"counts as the strictest. Grant the service account read access to them.")
+
+
+def test_check_dates_each_certificate_and_warns_of_one_expiring_within_30_days(tmp_path, openldap, pki):
+    short = pki.ca.issue(tmp_path, "short-lived", ["localhost"], valid_for=datetime.timedelta(days=10))
+    server = (f'[server]\ntls_cert = {toml_string(str(short.cert_file))}\n'
+              f'tls_key = {toml_string(str(short.key_file))}\n')
+    done = ssobridge("check", "--config", str(write_config(tmp_path, server + openldap_config(openldap))))
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    ours = x509.load_pem_x509_certificate(short.cert_file.read_bytes()).not_valid_after_utc
+    assert lines[1] == (f"WARNING: HTTPS certificate (tls_cert) {short.cert_file} expires on {ours:%Y-%m-%d} "
+                        f"(9 days left): renew it")
+    slapd = x509.load_pem_x509_certificate(pki.server.cert_file.read_bytes()).not_valid_after_utc
+    days = (slapd - datetime.datetime.now(datetime.timezone.utc)).days
+    at = lines.index(f"  {openldap.ldaps_url}: OK")
+    assert lines[at + 1:at + 3] == ["    TLS handshake and certificate OK",
+                                    f"    certificate valid until {slapd:%Y-%m-%d} ({days} days left)"]
+    assert lines[-1] == "all checks passed, 1 warning(s)"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from cryptography import x509
 
 from ssobridge.config import DEFAULT_USER_FILTERS, DirectorySettings
-from ssobridge.directory import AccountState, Directory, DirectoryUnavailable, parse_login_name
+from ssobridge.directory import AccountState, Directory, DirectorySet, DirectoryUnavailable, parse_login_name
 
 
 def settings_for(directory, **overrides) -> DirectorySettings:
@@ -161,3 +162,19 @@ def test_in_an_outage_group_lookups_raise_and_no_name_is_cached(openldap):
         assert bridge_side.display_name_of(manager.dn) == manager.display_name
     finally:
         bridge_side.close()
+
+
+def test_each_servers_certificate_expiry_is_read_when_a_tls_connection_opens(openldap, pki):
+    slapd = x509.load_pem_x509_certificate(pki.server.cert_file.read_bytes()).not_valid_after_utc.timestamp()
+    over_ldaps = Directory(settings_for(openldap, name="ldaps"))
+    over_start_tls = Directory(settings_for(openldap, name="start-tls", urls=(openldap.ldap_url,), start_tls=True))
+    plain = Directory(settings_for(openldap, name="plain", urls=(openldap.ldap_url,)))
+    directories = DirectorySet([over_ldaps, over_start_tls, plain])
+    try:
+        assert directories.certificate_expiries() == {}  # nothing opened yet
+        for directory in directories.directories:
+            directory.find_user(parse_login_name("jdoe"))
+        assert directories.certificate_expiries() == {f"directory:ldaps:{openldap.ldaps_url}": slapd,
+                                                      f"directory:start-tls:{openldap.ldap_url}": slapd}
+    finally:
+        directories.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -99,13 +100,17 @@ def events_table(t: Table, folder: Path) -> EventSettings:
             sink.problem("path", "is required for a jsonl sink")
         if kind == "webhook" and (not url or urlsplit(url).scheme not in ("http", "https")):
             sink.problem("url", "is required for a webhook sink: an http:// or https:// URL")
+        address = sink.text("address")
+        if kind == "syslog" and sys.platform == "win32" and (not address or address.startswith("/")):
+            sink.problem("address", "Windows has no unix socket such as /dev/log: give the syslog server as "
+                                    "host:port (UDP)")
         facility = sink.text_or_default("facility", _DEFAULT_FACILITY)
         if facility not in SYSLOG_FACILITIES:
             sink.problem("facility", f"must be one of {', '.join(SYSLOG_FACILITIES)}")
         sinks.append(SinkSettings(
             name=name, type=kind or "jsonl", event_types=sink.texts("event_types"),
             path=str(folder / path) if path else None, url=url, secret=sink.text("secret"),
-            timeout=sink.positive("timeout", float), address=sink.text("address"),
+            timeout=sink.positive("timeout", float), address=address,
             facility=SYSLOG_FACILITIES.get(facility, sink.default("facility"))))
         sink.reject_unknown()
     names = [s.name for s in sinks]

@@ -72,6 +72,7 @@ class Connector:
         self._lock = threading.Lock()
         self.opened = 0  # connections opened so far: with reuse, it stays small (benchmarks read it)
         self.failovers = 0  # servers marked down so far: Directory learns the PDC emulator again after one
+        self.certificate_expiry: dict[str, float] = {}  # server URL -> its certificate's notAfter (Unix time)
 
     @property
     def first_url(self) -> str:
@@ -139,6 +140,8 @@ class Connector:
             connection.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if settings.start_tls and not connection.start_tls(read_server_info=False):
                 raise DirectoryUnavailable(f"StartTLS refused: {describe_result(connection.result)}")
+            if (expires := certificate_expiry(connection)) is not None:
+                self.certificate_expiry[url] = expires
             if bind_as_service:
                 self._bind_service_account(connection, url)
             _set_receive_timeout(connection, settings.timeout)
@@ -161,6 +164,14 @@ class Connector:
                 refusal = guard.refused(url, e.result, describe_result(e.result))
                 raise ServiceAccountRefused(refusal.describe(), e.result) from None
         guard.bound()
+
+
+def certificate_expiry(connection: Connection) -> float | None:
+    """When the certificate the server presented expires (Unix time), read from the handshake already made;
+    None on plain LDAP."""
+    tls = connection.socket
+    certificate = tls.getpeercert() if isinstance(tls, ssl.SSLSocket) else None
+    return ssl.cert_time_to_seconds(certificate["notAfter"]) if certificate else None
 
 
 def _set_receive_timeout(connection: Connection, seconds: float) -> None:

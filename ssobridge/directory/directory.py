@@ -285,6 +285,12 @@ class DirectorySet:
                 return directory, entry
         return None
 
+    def certificate_expiries(self) -> dict[str, float]:
+        """{"directory:<name>:<url>": notAfter (Unix time)} of each server's certificate, as seen when a TLS
+        connection to it last opened (a server not connected to yet is absent)."""
+        return {f"directory:{d.name}:{url}": expires for d in self.directories
+                for url, expires in d.connector.certificate_expiry.items()}
+
     def close(self) -> None:
         for directory in self.directories:
             directory.close()

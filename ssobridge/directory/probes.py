@@ -31,6 +31,7 @@ class ServerProbe:
     # What the lockout shield reads (counter attributes, then "lockout policy <DN>") -> readable by the service
     # account; empty when not probed (nothing found, or not asked for).
     lockout_counters: Mapping[str, bool] = field(default_factory=dict)
+    certificate_expires: float | None = None  # notAfter of the server's certificate (Unix time); None: no TLS
 
 
 def probe_server(settings: DirectorySettings, url: str, guard: ServiceGuard, user_filter: str,
@@ -39,15 +40,18 @@ def probe_server(settings: DirectorySettings, url: str, guard: ServiceGuard, use
     match anything under it, which of `group_names` exist, and (`lockout_counters`) can the lockout shield
     read the counters and policies of the users it finds. The guard's record stops the bind."""
     one = replace(settings, urls=(url,))
+    connector = Connector(one, guard)
     try:
-        connection = Connector(one, guard).open(bind_as_service=True)
+        connection = connector.open(bind_as_service=True)
     except ServiceAccountRefused as e:
-        return ServerProbe(problem=str(e).removeprefix(f"{url}: "), refused=True)
+        return ServerProbe(problem=str(e).removeprefix(f"{url}: "), refused=True,
+                           certificate_expires=connector.certificate_expiry.get(url))
     except DirectoryUnavailable as e:
         return ServerProbe(problem=str(e).removeprefix(f"{url}: "))
     directory = Directory(one, _Held(one, connection))
     try:
-        found = _searches(connection, settings.base_dn, user_filter)
+        found = replace(_searches(connection, settings.base_dn, user_filter),
+                        certificate_expires=connector.certificate_expiry.get(url))
         try:
             if lockout_counters and found.example_dn is not None:
                 found = replace(found, lockout_counters=_lockout_counters(directory, connection, user_filter))

@@ -52,14 +52,16 @@ class CertificateAuthority:
     def cert_file(self) -> Path:
         return self.files.cert_file
 
-    def issue(self, directory: Path, file_stem: str, dns_names=(), ip_addresses=()) -> KeyPair:
-        """A TLS server certificate signed by this CA, for exactly the given names."""
+    def issue(self, directory: Path, file_stem: str, dns_names=(), ip_addresses=(),
+              valid_for: datetime.timedelta = _VALIDITY) -> KeyPair:
+        """A TLS server certificate signed by this CA, for exactly the given names, valid until `valid_for`
+        from now."""
         key = _new_key()
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, (list(dns_names) + list(ip_addresses))[0])])
         alternative_names = [x509.DNSName(name) for name in dns_names]
         alternative_names += [x509.IPAddress(ipaddress.ip_address(address)) for address in ip_addresses]
         certificate = (
-            _builder(subject, self.certificate.subject, key)
+            _builder(subject, self.certificate.subject, key, valid_for)
             .add_extension(x509.SubjectAlternativeName(alternative_names), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(_key_usage(digital_signature=True, key_encipherment=True), critical=True)
@@ -109,7 +111,8 @@ def _new_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def _builder(subject: x509.Name, issuer: x509.Name, key: rsa.RSAPrivateKey) -> x509.CertificateBuilder:
+def _builder(subject: x509.Name, issuer: x509.Name, key: rsa.RSAPrivateKey,
+             valid_for: datetime.timedelta = _VALIDITY) -> x509.CertificateBuilder:
     now = datetime.datetime.now(datetime.timezone.utc)
     return (
         x509.CertificateBuilder()
@@ -118,7 +121,7 @@ def _builder(subject: x509.Name, issuer: x509.Name, key: rsa.RSAPrivateKey) -> x
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - _VALID_BEFORE_NOW)
-        .not_valid_after(now + _VALIDITY)
+        .not_valid_after(now + valid_for)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
 

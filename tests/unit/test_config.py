@@ -219,3 +219,16 @@ def test_lockout_takes_auto_or_a_number(tmp_path):
     assert error.value.problems == ['lockout.threshold: must be "auto" or a whole number of at least 1, not 0',
                                     "lockout.window_seconds: must be \"auto\" or a whole number of at least 1, "
                                     "not 'soon'"]
+
+
+def test_a_syslog_sink_on_windows_needs_a_host_and_port(tmp_path, monkeypatch):
+    text = VALID.replace("${ST_PASSWORD}", "x").replace("${BIND_PASSWORD}", "y") + \
+        '[events]\n[[events.sink]]\ntype = "syslog"\n[[events.sink]]\ntype = "syslog"\naddress = "/dev/log"\n' \
+        '[[events.sink]]\ntype = "syslog"\naddress = "logs.example.test:514"\n'
+    assert [s.address for s in load(write(tmp_path, text)).events.sinks] == \
+        [None, "/dev/log", "logs.example.test:514"]
+    monkeypatch.setattr("sys.platform", "win32")
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, text))
+    problem = "Windows has no unix socket such as /dev/log: give the syslog server as host:port (UDP)"
+    assert error.value.problems == [f"events.sink[0].address: {problem}", f"events.sink[1].address: {problem}"]
