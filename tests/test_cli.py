@@ -67,6 +67,21 @@ def test_check_names_a_dead_server_and_a_config_error(tmp_path, openldap, dead_l
     assert done.returncode == 2 and "directory[0].urls: is required" in done.stderr
 
 
+def test_check_and_test_login_say_a_host_name_that_does_not_resolve(tmp_path, openldap):
+    unresolvable = f"ldaps://dc1.corp.invalid:{openldap.ldaps_port}"  # .invalid never resolves (RFC 2606)
+    path = write_config(tmp_path, openldap_config(openldap, urls=[unresolvable, openldap.ldaps_url]))
+    done = ssobridge("check", "--config", str(path))
+    assert done.returncode == 1
+    assert (f"  {unresolvable}: PROBLEM\n    cannot resolve dc1.corp.invalid: check the host name in urls and "
+            "this machine's DNS\n") in done.stdout
+    assert f"  {openldap.ldaps_url}: OK" in done.stdout
+    path = write_config(tmp_path, openldap_config(openldap, urls=[unresolvable]))
+    done = ssobridge("test-login", "--config", str(path), "--sso", "jdoe")
+    assert done.returncode == 2
+    assert (f"error:      {unresolvable}: cannot resolve dc1.corp.invalid: check the host name in urls and "
+            "this machine's DNS\n") in done.stdout
+
+
 def test_test_login_shows_every_step_and_the_exact_outputs(tmp_path, samba_ad):
     user = samba_ad.users["jdoe"]
     path = write_config(tmp_path, ad_config(samba_ad))
