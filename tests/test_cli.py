@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -154,6 +155,17 @@ def test_an_event_database_that_cannot_be_opened_stops_serve_with_the_key_named(
     done = ssobridge("serve", "--config", str(path))
     assert done.returncode == 2
     assert "events.database: cannot open" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_serve_on_a_port_in_use_says_which_address_and_the_key_to_change(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = ssobridge("serve", "--config", str(write_config(tmp_path, f'[server]\nlisten = "127.0.0.1:{port}"\n')))
+    assert done.returncode == 1
+    assert done.stderr == (f"ssobridge: 127.0.0.1:{port} is already in use by another program: stop it, or change "
+                           "[server] listen\n")
 
 
 def test_check_says_the_lockout_counters_are_read_on_both_servers(tmp_path, samba_ad, openldap):
