@@ -137,6 +137,21 @@ def test_config_defaults_to_the_working_directory_or_the_environment(tmp_path, o
 
 
 
+def test_a_missing_config_file_is_named_with_its_full_path_and_where_it_came_from(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "ssobridge", "check"], cwd=tmp_path, capture_output=True,
+                          encoding="utf-8", timeout=60, env={k: v for k, v in os.environ.items()
+                                                             if k != "SSOBRIDGE_CONFIG"})
+    assert done.returncode == 2
+    assert done.stderr == (f"ssobridge: config file not found: {tmp_path / 'ssobridge.toml'}\n"
+                           "  (from the default, ssobridge.toml in the working directory; name the file with "
+                           "--config FILE or $SSOBRIDGE_CONFIG)\n")
+    done = subprocess.run([sys.executable, "-m", "ssobridge", "serve", "--config", "conf/x.toml"], cwd=tmp_path,
+                          capture_output=True, encoding="utf-8", timeout=60)
+    assert done.returncode == 2
+    assert done.stderr == (f"ssobridge: config file not found: {tmp_path / 'conf' / 'x.toml'}\n"
+                           "  (from --config; name the file with --config FILE or $SSOBRIDGE_CONFIG)\n")
+
+
 def test_healthcheck_follows_the_service(tmp_path):
     from tests.support.services import start_service
     service = start_service(tmp_path, "")

@@ -34,14 +34,33 @@ class ConfigError(Exception):
 def read_toml(path: Path, problems: list[str]) -> dict:
     """The file's TOML with ${NAME} substituted; a file that cannot be read at all raises ConfigError."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
     except FileNotFoundError:
-        raise ConfigError([f"{path}: file not found"]) from None
+        raise ConfigError([f"{path.absolute()}: file not found"]) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError([f"{path}: cannot read: {e}"]) from None
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError([f"{path}: not valid TOML: {e}"]) from None
+        raise ConfigError([f"{path}: not valid TOML: {e}{_marked_line(text, str(e))}"]) from None
     return _substitute(raw, "", _Environment(path.parent / ".env"), problems)
+
+
+_AT_LINE = re.compile(r"\(at line (\d+), column (\d+)\)$")
+
+
+def _marked_line(text: str, error: str) -> str:
+    """The line tomllib's error names, with a marker under its column (tomllib gives both only in the
+    message on Python 3.11)."""
+    at = _AT_LINE.search(error)
+    if not at:
+        return ""  # "at end of document": no line to show
+    number, column = int(at.group(1)), int(at.group(2))
+    lines = text.split("\n")  # as tomllib counts: str.splitlines would also split at \r, \x0c, ...
+    line = lines[number - 1].rstrip("\r") if number <= len(lines) else ""
+    # Tabs stay tabs under the marker, so it lines up in a terminal whatever its tab width.
+    pad = "".join(c if c == "\t" else " " for c in line[:column - 1])
+    gutter = f"{number} | "
+    return f"\n      {gutter}{line}\n      {' ' * (len(gutter) - 2)}| {pad}^"
 
 
 class _Environment:

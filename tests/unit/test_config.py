@@ -109,11 +109,34 @@ def test_start_tls_or_explicit_plaintext_makes_ldap_urls_acceptable(tmp_path):
         assert load(write(tmp_path, text)).directories[0].urls == ("ldap://dc1.example.test",)
 
 
-def test_missing_and_broken_files_are_reported_plainly(tmp_path):
-    with pytest.raises(ConfigError, match="file not found"):
-        load(tmp_path / "nope.toml")
+def test_missing_and_broken_files_are_reported_plainly(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as error:
+        load("nope.toml")
+    assert error.value.problems == [f"{tmp_path / 'nope.toml'}: file not found"]
     with pytest.raises(ConfigError, match="not valid TOML"):
         load(write(tmp_path, "[server\n"))
+
+
+def test_a_toml_syntax_error_shows_the_line_with_a_marker_under_the_column(tmp_path):
+    path = write(tmp_path, '[smartertrack]\r\nweb_service_password = "x"\r\n[server]\r\nlisten = 127.0.0.1:8290\r\n')
+    with pytest.raises(ConfigError) as error:
+        load(path)
+    assert error.value.problems == [
+        f"{path}: not valid TOML: Expected newline or end of document after a statement (at line 4, column 15)\n"
+        "      4 | listen = 127.0.0.1:8290\n"
+        "        |               ^"]
+    path = write(tmp_path, '[server]\n\tpublic_url = "https://x\n')  # a tab before the column stays a tab
+    with pytest.raises(ConfigError) as error:
+        load(path)
+    assert error.value.problems == [
+        f"{path}: not valid TOML: Illegal character '\\n' (at line 2, column 25)\n"
+        '      2 | \tpublic_url = "https://x\n'
+        "        | \t                       ^"]
+    path = write(tmp_path, "a = [1,\n")  # at the end of the document: no line to show
+    with pytest.raises(ConfigError) as error:
+        load(path)
+    assert error.value.problems == [f"{path}: not valid TOML: Invalid value (at end of document)"]
 
 
 def test_missing_ca_file_is_reported(tmp_path):
