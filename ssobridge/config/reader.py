@@ -1,7 +1,9 @@
 """Reading the TOML file: "${NAME}" substitution, and typed reads from one table that collect problems.
 
 "${NAME}" inside a string value is replaced from the environment, else from a .env file beside the
-config file; the environment wins. An undefined NAME is a config error. Any other '$' is literal.
+config file (the environment wins), else from the file that NAME_FILE names (Docker and Kubernetes
+secrets; one trailing newline stripped). An undefined NAME, or a NAME_FILE that cannot be read, is a
+config error. Any other '$' is literal.
 """
 
 from __future__ import annotations
@@ -64,26 +66,53 @@ def _marked_line(text: str, error: str) -> str:
 
 
 class _Environment:
-    """Looks NAME up in os.environ, then in the .env file beside the config (read once, lazily)."""
+    """Looks NAME up in os.environ, then in the .env file beside the config (read once, lazily), then in
+    the file NAME_FILE names (itself from os.environ or .env)."""
 
     def __init__(self, dotenv_path: Path):
         self._path = dotenv_path
         self._dotenv: dict[str, str | None] | None = None
 
-    def get(self, name: str) -> str | None:
+    def _variable(self, name: str) -> str | None:
         if name in os.environ:
             return os.environ[name]
         if self._dotenv is None:
             self._dotenv = dotenv_values(self._path) if self._path.is_file() else {}
         return self._dotenv.get(name)
 
+    def get(self, name: str) -> str | None:
+        """NAME's value; None when neither NAME nor NAME_FILE is set; ValueError when NAME_FILE's file
+        cannot be read (the message names NAME_FILE and the path, never any content)."""
+        value = self._variable(name)
+        if value is not None:
+            return value
+        path = self._variable(f"{name}_FILE")
+        if path is None:
+            return None
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ValueError(f"{name} is unset and {name}_FILE names {path}, which does not exist") from None
+        except (OSError, UnicodeDecodeError) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else "not UTF-8 text"
+            raise ValueError(f"{name} is unset and {name}_FILE names {path}, which cannot be read: {reason}") \
+                from None
+        # One trailing newline, as `echo secret > file` and most editors leave it; a secret never ends in one.
+        return text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
+
 
 def _substitute(value: Any, key: str, env: _Environment, problems: list[str]) -> Any:
     if isinstance(value, str):
         def replace(match: re.Match) -> str:
-            found = env.get(match.group(1))
+            name = match.group(1)
+            try:
+                found = env.get(name)
+            except ValueError as e:
+                problems.append(f"{key}: ${{{name}}}: {e}")
+                return match.group(0)
             if found is None:
-                problems.append(f"{key}: ${{{match.group(1)}}} is not defined in the environment or in .env")
+                problems.append(f"{key}: ${{{name}}} is not defined in the environment or in .env "
+                                f"(nor is {name}_FILE)")
                 return match.group(0)  # left as is, so the one problem is not reported twice
             return found
         return _PLACEHOLDER.sub(replace, value)

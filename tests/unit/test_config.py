@@ -63,7 +63,38 @@ def test_undefined_variable_is_named(tmp_path, monkeypatch):
     with pytest.raises(ConfigError) as error:
         load(write(tmp_path, VALID))
     assert error.value.problems == [
-        "smartertrack.web_service_password: ${ST_PASSWORD} is not defined in the environment or in .env"]
+        "smartertrack.web_service_password: ${ST_PASSWORD} is not defined in the environment or in .env "
+        "(nor is ST_PASSWORD_FILE)"]
+
+
+def test_a_secret_comes_from_the_file_named_by_name_file_when_name_is_unset(tmp_path, monkeypatch):
+    secrets = tmp_path / "run-secrets"
+    secrets.mkdir()
+    (secrets / "st").write_text("st-from-file\n", encoding="utf-8")  # one trailing newline is stripped
+    (secrets / "bind").write_text("bind-from-file\n\n", encoding="utf-8")  # only one
+    monkeypatch.delenv("ST_PASSWORD", raising=False)
+    monkeypatch.delenv("BIND_PASSWORD", raising=False)
+    monkeypatch.setenv("ST_PASSWORD_FILE", str(secrets / "st"))
+    config = load(write(tmp_path, VALID, f'BIND_PASSWORD_FILE="{secrets / "bind"}"\n'))  # NAME_FILE in .env too
+    assert config.web_service_password == "st-from-file"
+    assert config.directories[0].bind_password == "bind-from-file\n"
+    monkeypatch.setenv("ST_PASSWORD", "from-env")  # NAME, when set, wins over NAME_FILE
+    assert load(write(tmp_path, VALID, f'BIND_PASSWORD_FILE="{secrets / "bind"}"\n')).web_service_password == \
+        "from-env"
+
+
+def test_an_unreadable_secret_file_names_name_file_and_the_path(tmp_path, monkeypatch):
+    monkeypatch.delenv("ST_PASSWORD", raising=False)
+    monkeypatch.delenv("BIND_PASSWORD", raising=False)
+    monkeypatch.setenv("ST_PASSWORD_FILE", str(tmp_path / "absent"))
+    monkeypatch.setenv("BIND_PASSWORD_FILE", str(tmp_path))  # a folder: cannot be read as a file
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, VALID))
+    assert error.value.problems == [
+        f"smartertrack.web_service_password: ${{ST_PASSWORD}}: ST_PASSWORD is unset and ST_PASSWORD_FILE names "
+        f"{tmp_path / 'absent'}, which does not exist",
+        f"directory[0].bind_password: ${{BIND_PASSWORD}}: BIND_PASSWORD is unset and BIND_PASSWORD_FILE names "
+        f"{tmp_path}, which cannot be read: Is a directory"]
 
 
 def test_every_problem_is_listed_with_its_key(tmp_path):
