@@ -97,6 +97,21 @@ def test_an_unreadable_secret_file_names_name_file_and_the_path(tmp_path, monkey
         f"{tmp_path}, which cannot be read: Is a directory"]
 
 
+def test_data_dir_comes_from_ssobridge_data_dir_when_the_file_has_none_and_holds_the_events(tmp_path, monkeypatch):
+    text = VALID.replace("${ST_PASSWORD}", "x").replace("${BIND_PASSWORD}", "y") + "[events]\n"
+    monkeypatch.delenv("SSOBRIDGE_DATA_DIR", raising=False)
+    config = load(write(tmp_path, text))
+    assert (config.server.data_dir, config.events.database) == (str(tmp_path), str(tmp_path / "ssobridge-events.db"))
+    monkeypatch.setenv("SSOBRIDGE_DATA_DIR", "/var/lib/ssobridge")
+    config = load(write(tmp_path, text))
+    assert (config.server.data_dir, config.events.database) == ("/var/lib/ssobridge",
+                                                                "/var/lib/ssobridge/ssobridge-events.db")
+    text = text.replace("[server]\n", '[server]\ndata_dir = "state"\n').replace(
+        "[events]\n", '[events]\ndatabase = "outbox.db"\n')  # the file wins; database stays beside the config
+    config = load(write(tmp_path, text))
+    assert (config.server.data_dir, config.events.database) == (str(tmp_path / "state"), str(tmp_path / "outbox.db"))
+
+
 def test_every_problem_is_listed_with_its_key(tmp_path):
     text = """
 [server]
