@@ -1,3 +1,5 @@
+# syntax=docker/dockerfile:1
+# (RUN --mount below needs BuildKit, the default builder since Docker 23.)
 # ssobridge: SmarterTrack external providers backed by Active Directory / LDAP.
 #   docker build -t ssobridge .
 #   docker run -d -p 8290:8290 -v /etc/ssobridge:/etc/ssobridge:ro -v ssobridge-data:/var/lib/ssobridge \

@@ -9,7 +9,7 @@ import ssl
 import sys
 import urllib.request
 
-from . import __version__
+from . import version
 from .app import configure_logging
 from .config import Config, ConfigError, load
 from .serve import run_server
@@ -19,7 +19,7 @@ DEFAULT_CONFIG = "ssobridge.toml"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ssobridge", description="Active Directory / LDAP for SmarterTrack.")
-    parser.add_argument("--version", action="version", version=f"ssobridge {__version__}")
+    parser.add_argument("--version", action="version", version=f"ssobridge {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(name: str, text: str) -> argparse.ArgumentParser:
