@@ -1,25 +1,35 @@
+# syntax=docker/dockerfile:1
+# (RUN --mount below needs BuildKit, the default builder since Docker 23.)
 # ssobridge: SmarterTrack external providers backed by Active Directory / LDAP.
 #   docker build -t ssobridge .
-#   docker run -d -p 8290:8290 -v /etc/ssobridge:/etc/ssobridge:ro \
-#     -e SSOBRIDGE_WEB_SERVICE_PASSWORD=... -e SSOBRIDGE_BIND_PASSWORD=... ssobridge
+#   docker run -d -p 8290:8290 -v /etc/ssobridge:/etc/ssobridge:ro -v ssobridge-data:/var/lib/ssobridge \
+#     -e SSOBRIDGE_WEB_SERVICE_PASSWORD_FILE=/run/secrets/st -e SSOBRIDGE_BIND_PASSWORD_FILE=/run/secrets/bind ssobridge
 # /etc/ssobridge holds ssobridge.toml (listen = "0.0.0.0:8290", with tls_cert/tls_key or
 # allow_plaintext_http = true behind a TLS proxy), the directory CA file, and optionally a .env with
-# the secrets (mode 0640, readable by uid 10001), and [server] data_dir = "/var/lib/ssobridge" (the
-# config folder is read-only here; state and a PKCS#8 copy of a PKCS#1 tls_key go there). See docs/deployment.md.
-FROM python:3.11-slim
+# the secrets (mode 0640, readable by uid 10001); ${NAME} also reads the file NAME_FILE names (Docker and
+# Kubernetes secrets). State (lockout shield, service-account guard, the event outbox, a PKCS#8 copy of a
+# PKCS#1 tls_key) goes to /var/lib/ssobridge ($SSOBRIDGE_DATA_DIR): keep it on a volume. See docs/deployment.md.
 
-RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin ssobridge
-
-WORKDIR /opt/ssobridge
+# Build stage: wheels of exactly the versions in requirements.lock (checked against its hashes), and ssobridge's.
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY requirements.lock ./
+RUN pip wheel --no-cache-dir --require-hashes --wheel-dir /wheels -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY ssobridge ./ssobridge
-RUN pip install --no-cache-dir . && rm -rf /opt/ssobridge/build \
-    && mkdir -p /var/lib/ssobridge && chown ssobridge /var/lib/ssobridge
-# data_dir and the event outbox live here ([events] database = "/var/lib/ssobridge/events.db"): keep it on a volume.
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+
+# Final stage: only those wheels, installed offline; no compiler, no source tree, no pip cache.
+FROM python:3.11-slim
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin ssobridge \
+    && mkdir -p /var/lib/ssobridge && chown ssobridge /var/lib/ssobridge && chmod 0700 /var/lib/ssobridge
+RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
+    pip install --no-cache-dir --no-index --find-links /wheels ssobridge
 VOLUME /var/lib/ssobridge
 
 USER ssobridge
 ENV SSOBRIDGE_CONFIG=/etc/ssobridge/ssobridge.toml \
+    SSOBRIDGE_DATA_DIR=/var/lib/ssobridge \
     PYTHONUNBUFFERED=1
 EXPOSE 8290
 HEALTHCHECK --interval=30s --timeout=10s --start-period=15s --retries=3 CMD ["ssobridge", "healthcheck"]

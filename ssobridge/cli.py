@@ -9,7 +9,7 @@ import ssl
 import sys
 import urllib.request
 
-from . import __version__
+from . import version
 from .app import configure_logging
 from .config import Config, ConfigError, load
 from .serve import run_server
@@ -19,7 +19,7 @@ DEFAULT_CONFIG = "ssobridge.toml"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ssobridge", description="Active Directory / LDAP for SmarterTrack.")
-    parser.add_argument("--version", action="version", version=f"ssobridge {__version__}")
+    parser.add_argument("--version", action="version", version=f"ssobridge {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(name: str, text: str) -> argparse.ArgumentParser:
@@ -61,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.command == "demo":
         from .demo import demo_start
         return run_server(*demo_start(arguments.listen))
+    if not os.path.exists(arguments.config):
+        print(f"ssobridge: config file not found: {os.path.abspath(arguments.config)}\n"
+              f"  (from {_config_source(arguments.config)}; name the file with --config FILE or $SSOBRIDGE_CONFIG)",
+              file=sys.stderr)
+        return 2
     try:
         config = load(arguments.config)
     except ConfigError as e:
@@ -110,6 +115,13 @@ def healthcheck(config: Config) -> int:
     except OSError as e:
         print(f"ssobridge healthcheck: {url}: {e}", file=sys.stderr)
         return 1
+
+
+def _config_source(path: str) -> str:
+    """Where --config's value came from: the option, else $SSOBRIDGE_CONFIG, else the default."""
+    if "SSOBRIDGE_CONFIG" in os.environ:
+        return "--config" if path != os.environ["SSOBRIDGE_CONFIG"] else "$SSOBRIDGE_CONFIG"
+    return "--config" if path != DEFAULT_CONFIG else f"the default, {DEFAULT_CONFIG} in the working directory"
 
 
 def _read_password(from_stdin: bool) -> str | None:

@@ -8,9 +8,11 @@ passes what the worker needs in environment variables. Nothing is shared in memo
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import socket
 import sqlite3
 import sys
 from pathlib import Path
@@ -36,6 +38,10 @@ def run_server(config: Config, worker: dict, banner: str | None = None) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 2
+    problem = listen_problem(settings.host, settings.port)
+    if problem:
+        print(f"ssobridge: {problem}", file=sys.stderr)
+        return 1
     tls = {}
     if settings.tls_cert:
         try:
@@ -95,6 +101,31 @@ def worker_app():
 
     return RSGIEndpoint(runtime.endpoint, settings.max_body_bytes, settings.request_timeout * (1 - HEADER_SHARE),
                         settings.threads, runtime.start, ready, runtime.close)
+
+
+def listen_problem(host: str, port: int) -> str | None:
+    """Why the listen address cannot be bound, in words, or None. granian's own bind failure is a bare
+    RuntimeError from its Rust side, so the address is tried here briefly first (and closed again)."""
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        family, kind, protocol, _, where = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                              flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, protocol) as probe:
+            if os.name != "nt":  # as granian does; on Windows SO_REUSEADDR would let a taken port be bound
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(where)
+    except socket.gaierror as e:
+        return f"cannot listen on {address}: cannot resolve {host} ({e.strerror}): change [server] listen"
+    except OSError as e:
+        if e.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", None)):
+            return f"{address} is already in use by another program: stop it, or change [server] listen"
+        if e.errno in (errno.EADDRNOTAVAIL, getattr(errno, "WSAEADDRNOTAVAIL", None)):
+            return f"cannot listen on {address}: {host} is not an address of this machine: change [server] listen"
+        if e.errno == errno.EACCES:
+            return (f"cannot listen on {address}: permission denied (ports below 1024 need privileges): "
+                    "change [server] listen, or grant the service the right to bind it")
+        return f"cannot listen on {address}: {e.strerror or e}: change [server] listen"
+    return None
 
 
 def _check_event_database(config: Config) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import socket
 import subprocess
 import sys
 
@@ -70,6 +71,21 @@ def test_check_names_a_dead_server_and_a_config_error(tmp_path, openldap, dead_l
     assert done.returncode == 2 and "directory[0].urls: is required" in done.stderr
 
 
+def test_check_and_test_login_say_a_host_name_that_does_not_resolve(tmp_path, openldap):
+    unresolvable = f"ldaps://dc1.corp.invalid:{openldap.ldaps_port}"  # .invalid never resolves (RFC 2606)
+    path = write_config(tmp_path, openldap_config(openldap, urls=[unresolvable, openldap.ldaps_url]))
+    done = ssobridge("check", "--config", str(path))
+    assert done.returncode == 1
+    assert (f"  {unresolvable}: PROBLEM\n    cannot resolve dc1.corp.invalid: check the host name in urls and "
+            "this machine's DNS\n") in done.stdout
+    assert f"  {openldap.ldaps_url}: OK" in done.stdout
+    path = write_config(tmp_path, openldap_config(openldap, urls=[unresolvable]))
+    done = ssobridge("test-login", "--config", str(path), "--sso", "jdoe")
+    assert done.returncode == 2
+    assert (f"error:      {unresolvable}: cannot resolve dc1.corp.invalid: check the host name in urls and "
+            "this machine's DNS\n") in done.stdout
+
+
 def test_test_login_shows_every_step_and_the_exact_outputs(tmp_path, samba_ad):
     user = samba_ad.users["jdoe"]
     path = write_config(tmp_path, ad_config(samba_ad))
@@ -124,6 +140,21 @@ def test_config_defaults_to_the_working_directory_or_the_environment(tmp_path, o
 
 
 
+def test_a_missing_config_file_is_named_with_its_full_path_and_where_it_came_from(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "ssobridge", "check"], cwd=tmp_path, capture_output=True,
+                          encoding="utf-8", timeout=60, env={k: v for k, v in os.environ.items()
+                                                             if k != "SSOBRIDGE_CONFIG"})
+    assert done.returncode == 2
+    assert done.stderr == (f"ssobridge: config file not found: {tmp_path / 'ssobridge.toml'}\n"
+                           "  (from the default, ssobridge.toml in the working directory; name the file with "
+                           "--config FILE or $SSOBRIDGE_CONFIG)\n")
+    done = subprocess.run([sys.executable, "-m", "ssobridge", "serve", "--config", "conf/x.toml"], cwd=tmp_path,
+                          capture_output=True, encoding="utf-8", timeout=60)
+    assert done.returncode == 2
+    assert done.stderr == (f"ssobridge: config file not found: {tmp_path / 'conf' / 'x.toml'}\n"
+                           "  (from --config; name the file with --config FILE or $SSOBRIDGE_CONFIG)\n")
+
+
 def test_healthcheck_follows_the_service(tmp_path):
     from tests.support.services import start_service
     service = start_service(tmp_path, "")
@@ -142,6 +173,17 @@ def test_an_event_database_that_cannot_be_opened_stops_serve_with_the_key_named(
     done = ssobridge("serve", "--config", str(path))
     assert done.returncode == 2
     assert "events.database: cannot open" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_serve_on_a_port_in_use_says_which_address_and_the_key_to_change(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = ssobridge("serve", "--config", str(write_config(tmp_path, f'[server]\nlisten = "127.0.0.1:{port}"\n')))
+    assert done.returncode == 1
+    assert done.stderr == (f"ssobridge: 127.0.0.1:{port} is already in use by another program: stop it, or change "
+                           "[server] listen\n")
 
 
 def test_check_says_the_lockout_counters_are_read_on_both_servers(tmp_path, samba_ad, openldap):

@@ -53,7 +53,8 @@ def _build(raw: dict, source: str, problems: list[str]) -> Config:
     policy = parse_policy(raw, problems)
     events = None
     if "events" in raw:
-        events = events_table(Table(top.get("events", dict, {}), "events", problems, EventSettings), folder)
+        events = events_table(Table(top.get("events", dict, {}), "events", problems, EventSettings), folder,
+                              server.data_dir)
     user_info = None
     if "user_info" in raw:
         user_info = user_info_table(Table(top.get("user_info", dict, {}), "user_info", problems,

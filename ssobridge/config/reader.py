@@ -1,7 +1,9 @@
 """Reading the TOML file: "${NAME}" substitution, and typed reads from one table that collect problems.
 
 "${NAME}" inside a string value is replaced from the environment, else from a .env file beside the
-config file; the environment wins. An undefined NAME is a config error. Any other '$' is literal.
+config file (the environment wins), else from the file that NAME_FILE names (Docker and Kubernetes
+secrets; one trailing newline stripped). An undefined NAME, or a NAME_FILE that cannot be read, is a
+config error. Any other '$' is literal.
 """
 
 from __future__ import annotations
@@ -34,37 +36,83 @@ class ConfigError(Exception):
 def read_toml(path: Path, problems: list[str]) -> dict:
     """The file's TOML with ${NAME} substituted; a file that cannot be read at all raises ConfigError."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
     except FileNotFoundError:
-        raise ConfigError([f"{path}: file not found"]) from None
+        raise ConfigError([f"{path.absolute()}: file not found"]) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError([f"{path}: cannot read: {e}"]) from None
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError([f"{path}: not valid TOML: {e}"]) from None
+        raise ConfigError([f"{path}: not valid TOML: {e}{_marked_line(text, str(e))}"]) from None
     return _substitute(raw, "", _Environment(path.parent / ".env"), problems)
 
 
+_AT_LINE = re.compile(r"\(at line (\d+), column (\d+)\)$")
+
+
+def _marked_line(text: str, error: str) -> str:
+    """The line tomllib's error names, with a marker under its column (tomllib gives both only in the
+    message on Python 3.11)."""
+    at = _AT_LINE.search(error)
+    if not at:
+        return ""  # "at end of document": no line to show
+    number, column = int(at.group(1)), int(at.group(2))
+    lines = text.split("\n")  # as tomllib counts: str.splitlines would also split at \r, \x0c, ...
+    line = lines[number - 1].rstrip("\r") if number <= len(lines) else ""
+    # Tabs stay tabs under the marker, so it lines up in a terminal whatever its tab width.
+    pad = "".join(c if c == "\t" else " " for c in line[:column - 1])
+    gutter = f"{number} | "
+    return f"\n      {gutter}{line}\n      {' ' * (len(gutter) - 2)}| {pad}^"
+
+
 class _Environment:
-    """Looks NAME up in os.environ, then in the .env file beside the config (read once, lazily)."""
+    """Looks NAME up in os.environ, then in the .env file beside the config (read once, lazily), then in
+    the file NAME_FILE names (itself from os.environ or .env)."""
 
     def __init__(self, dotenv_path: Path):
         self._path = dotenv_path
         self._dotenv: dict[str, str | None] | None = None
 
-    def get(self, name: str) -> str | None:
+    def _variable(self, name: str) -> str | None:
         if name in os.environ:
             return os.environ[name]
         if self._dotenv is None:
             self._dotenv = dotenv_values(self._path) if self._path.is_file() else {}
         return self._dotenv.get(name)
 
+    def get(self, name: str) -> str | None:
+        """NAME's value; None when neither NAME nor NAME_FILE is set; ValueError when NAME_FILE's file
+        cannot be read (the message names NAME_FILE and the path, never any content)."""
+        value = self._variable(name)
+        if value is not None:
+            return value
+        path = self._variable(f"{name}_FILE")
+        if path is None:
+            return None
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ValueError(f"{name} is unset and {name}_FILE names {path}, which does not exist") from None
+        except (OSError, UnicodeDecodeError) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else "not UTF-8 text"
+            raise ValueError(f"{name} is unset and {name}_FILE names {path}, which cannot be read: {reason}") \
+                from None
+        # One trailing newline, as `echo secret > file` and most editors leave it; a secret never ends in one.
+        return text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
+
 
 def _substitute(value: Any, key: str, env: _Environment, problems: list[str]) -> Any:
     if isinstance(value, str):
         def replace(match: re.Match) -> str:
-            found = env.get(match.group(1))
+            name = match.group(1)
+            try:
+                found = env.get(name)
+            except ValueError as e:
+                problems.append(f"{key}: ${{{name}}}: {e}")
+                return match.group(0)
             if found is None:
-                problems.append(f"{key}: ${{{match.group(1)}}} is not defined in the environment or in .env")
+                problems.append(f"{key}: ${{{name}}} is not defined in the environment or in .env "
+                                f"(nor is {name}_FILE)")
                 return match.group(0)  # left as is, so the one problem is not reported twice
             return found
         return _PLACEHOLDER.sub(replace, value)

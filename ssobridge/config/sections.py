@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -41,7 +42,8 @@ def server_table(t: Table, folder: Path) -> ServerSettings:
         threads=t.positive("threads", int),
         request_timeout=t.positive("request_timeout", float),
         tls_cert=tls_cert, tls_key=tls_key, allow_plaintext_http=allow_plaintext_http,
-        data_dir=str(folder / (t.text("data_dir") or "")),
+        # SSOBRIDGE_DATA_DIR: the Docker image's /var/lib/ssobridge, where the config folder is read-only.
+        data_dir=str(folder / (t.text("data_dir") or os.environ.get("SSOBRIDGE_DATA_DIR") or "")),
     )
     t.reject_unknown()
     return settings
@@ -86,8 +88,10 @@ _DEFAULT_FACILITY = next(name for name, number in SYSLOG_FACILITIES.items()
                          if number == defaults(SinkSettings)["facility"])
 
 
-def events_table(t: Table, folder: Path) -> EventSettings:
-    database = t.text_or_default("database")
+def events_table(t: Table, folder: Path, data_dir: str) -> EventSettings:
+    """`database` relative to the config file's folder; left out, in data_dir (by default the same folder)."""
+    database = t.text("database", None)
+    database = str(folder / database) if database else str(Path(data_dir) / t.default("database"))
     sinks = []
     for index, raw in enumerate(t.get("sink", list, [])):
         sink = Table(raw, f"events.sink[{index}]", t.problems, SinkSettings)
@@ -116,7 +120,7 @@ def events_table(t: Table, folder: Path) -> EventSettings:
     names = [s.name for s in sinks]
     for duplicate in {n for n in names if names.count(n) > 1}:
         t.problem("sink", f"the sink name {duplicate!r} is used twice")
-    settings = EventSettings(database=str(folder / database), sinks=tuple(sinks),
+    settings = EventSettings(database=database, sinks=tuple(sinks),
                              max_attempts=t.positive("max_attempts", int),
                              retry_initial_seconds=t.positive("retry_initial_seconds", float),
                              retry_max_seconds=t.positive("retry_max_seconds", float))

@@ -84,7 +84,9 @@ class ServerSettings:
     tls_cert: str | None = None  # PEM files; without them, plain HTTP (loopback or allow_plaintext_http)
     tls_key: str | None = None
     allow_plaintext_http: bool = False  # plain HTTP beyond loopback, behind a TLS proxy
-    data_dir: str = ""  # state shared by every worker and command (lockout shield, guards); default: beside the config
+    # State shared by every worker and command (lockout shield, guards, the events outbox by default);
+    # left out: $SSOBRIDGE_DATA_DIR, else the config file's folder.
+    data_dir: str = ""
 
     @property
     def is_loopback(self) -> bool:
@@ -161,7 +163,7 @@ class SinkSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class EventSettings:
-    database: str = "ssobridge-events.db"  # the SQLite outbox, beside the config file unless absolute
+    database: str = "ssobridge-events.db"  # the SQLite outbox; relative: to the config file; left out: in data_dir
     sinks: tuple[SinkSettings, ...] = ()  # where events are delivered
     max_attempts: int = 10  # deliveries tried before an event is dead for that sink
     retry_initial_seconds: float = 2.0  # first wait before a retry, doubled each time

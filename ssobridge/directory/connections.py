@@ -147,7 +147,7 @@ class Connector:
             _set_receive_timeout(connection, settings.timeout)
         except (LDAPException, OSError, ssl.SSLError) as e:
             _close_quietly(connection)
-            raise DirectoryUnavailable(describe_error(e)) from None
+            raise DirectoryUnavailable(describe_open_error(e, server.host)) from None
         except DirectoryUnavailable:
             _close_quietly(connection)
             raise
@@ -345,6 +345,14 @@ def describe_result(result: dict | None) -> str:
 _CERTIFICATE_NAME = re.compile(r"\('(?:DNS|IP Address)', '([^']+)'\)")
 _VERIFY_REASON = re.compile(r"certificate verify failed: ([^(']+)")
 _NAME_NOT_MATCHED = re.compile(r"doesn't match any name in \['([^']*)'")
+
+
+def describe_open_error(error: BaseException, host: str) -> str:
+    """describe_error for opening a connection to `host`, with a name that does not resolve said so: ldap3
+    says "invalid server address" when its (new, see Connector.open) Server found no address for the host."""
+    if str(error) == "invalid server address":
+        return f"cannot resolve {host}: check the host name in urls and this machine's DNS"
+    return describe_error(error)
 
 
 def describe_error(error: BaseException) -> str:

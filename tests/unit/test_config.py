@@ -63,7 +63,53 @@ def test_undefined_variable_is_named(tmp_path, monkeypatch):
     with pytest.raises(ConfigError) as error:
         load(write(tmp_path, VALID))
     assert error.value.problems == [
-        "smartertrack.web_service_password: ${ST_PASSWORD} is not defined in the environment or in .env"]
+        "smartertrack.web_service_password: ${ST_PASSWORD} is not defined in the environment or in .env "
+        "(nor is ST_PASSWORD_FILE)"]
+
+
+def test_a_secret_comes_from_the_file_named_by_name_file_when_name_is_unset(tmp_path, monkeypatch):
+    secrets = tmp_path / "run-secrets"
+    secrets.mkdir()
+    (secrets / "st").write_text("st-from-file\n", encoding="utf-8")  # one trailing newline is stripped
+    (secrets / "bind").write_text("bind-from-file\n\n", encoding="utf-8")  # only one
+    monkeypatch.delenv("ST_PASSWORD", raising=False)
+    monkeypatch.delenv("BIND_PASSWORD", raising=False)
+    monkeypatch.setenv("ST_PASSWORD_FILE", str(secrets / "st"))
+    config = load(write(tmp_path, VALID, f'BIND_PASSWORD_FILE="{secrets / "bind"}"\n'))  # NAME_FILE in .env too
+    assert config.web_service_password == "st-from-file"
+    assert config.directories[0].bind_password == "bind-from-file\n"
+    monkeypatch.setenv("ST_PASSWORD", "from-env")  # NAME, when set, wins over NAME_FILE
+    assert load(write(tmp_path, VALID, f'BIND_PASSWORD_FILE="{secrets / "bind"}"\n')).web_service_password == \
+        "from-env"
+
+
+def test_an_unreadable_secret_file_names_name_file_and_the_path(tmp_path, monkeypatch):
+    monkeypatch.delenv("ST_PASSWORD", raising=False)
+    monkeypatch.delenv("BIND_PASSWORD", raising=False)
+    monkeypatch.setenv("ST_PASSWORD_FILE", str(tmp_path / "absent"))
+    monkeypatch.setenv("BIND_PASSWORD_FILE", str(tmp_path))  # a folder: cannot be read as a file
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, VALID))
+    assert error.value.problems == [
+        f"smartertrack.web_service_password: ${{ST_PASSWORD}}: ST_PASSWORD is unset and ST_PASSWORD_FILE names "
+        f"{tmp_path / 'absent'}, which does not exist",
+        f"directory[0].bind_password: ${{BIND_PASSWORD}}: BIND_PASSWORD is unset and BIND_PASSWORD_FILE names "
+        f"{tmp_path}, which cannot be read: Is a directory"]
+
+
+def test_data_dir_comes_from_ssobridge_data_dir_when_the_file_has_none_and_holds_the_events(tmp_path, monkeypatch):
+    text = VALID.replace("${ST_PASSWORD}", "x").replace("${BIND_PASSWORD}", "y") + "[events]\n"
+    monkeypatch.delenv("SSOBRIDGE_DATA_DIR", raising=False)
+    config = load(write(tmp_path, text))
+    assert (config.server.data_dir, config.events.database) == (str(tmp_path), str(tmp_path / "ssobridge-events.db"))
+    monkeypatch.setenv("SSOBRIDGE_DATA_DIR", "/var/lib/ssobridge")
+    config = load(write(tmp_path, text))
+    assert (config.server.data_dir, config.events.database) == ("/var/lib/ssobridge",
+                                                                "/var/lib/ssobridge/ssobridge-events.db")
+    text = text.replace("[server]\n", '[server]\ndata_dir = "state"\n').replace(
+        "[events]\n", '[events]\ndatabase = "outbox.db"\n')  # the file wins; database stays beside the config
+    config = load(write(tmp_path, text))
+    assert (config.server.data_dir, config.events.database) == (str(tmp_path / "state"), str(tmp_path / "outbox.db"))
 
 
 def test_every_problem_is_listed_with_its_key(tmp_path):
@@ -109,11 +155,34 @@ def test_start_tls_or_explicit_plaintext_makes_ldap_urls_acceptable(tmp_path):
         assert load(write(tmp_path, text)).directories[0].urls == ("ldap://dc1.example.test",)
 
 
-def test_missing_and_broken_files_are_reported_plainly(tmp_path):
-    with pytest.raises(ConfigError, match="file not found"):
-        load(tmp_path / "nope.toml")
+def test_missing_and_broken_files_are_reported_plainly(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as error:
+        load("nope.toml")
+    assert error.value.problems == [f"{tmp_path / 'nope.toml'}: file not found"]
     with pytest.raises(ConfigError, match="not valid TOML"):
         load(write(tmp_path, "[server\n"))
+
+
+def test_a_toml_syntax_error_shows_the_line_with_a_marker_under_the_column(tmp_path):
+    path = write(tmp_path, '[smartertrack]\r\nweb_service_password = "x"\r\n[server]\r\nlisten = 127.0.0.1:8290\r\n')
+    with pytest.raises(ConfigError) as error:
+        load(path)
+    assert error.value.problems == [
+        f"{path}: not valid TOML: Expected newline or end of document after a statement (at line 4, column 15)\n"
+        "      4 | listen = 127.0.0.1:8290\n"
+        "        |               ^"]
+    path = write(tmp_path, '[server]\n\tpublic_url = "https://x\n')  # a tab before the column stays a tab
+    with pytest.raises(ConfigError) as error:
+        load(path)
+    assert error.value.problems == [
+        f"{path}: not valid TOML: Illegal character '\\n' (at line 2, column 25)\n"
+        '      2 | \tpublic_url = "https://x\n'
+        "        | \t                       ^"]
+    path = write(tmp_path, "a = [1,\n")  # at the end of the document: no line to show
+    with pytest.raises(ConfigError) as error:
+        load(path)
+    assert error.value.problems == [f"{path}: not valid TOML: Invalid value (at end of document)"]
 
 
 def test_missing_ca_file_is_reported(tmp_path):
