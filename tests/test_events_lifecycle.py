@@ -14,6 +14,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 
+from ssobridge.config import ConfigError, load
 from ssobridge.events.store import SCHEMA_VERSION, EventStore
 from tests.support.services import start_service
 from tests.test_events import events_config, notify, receiver, wait_for  # noqa: F401 (receiver: a fixture)
@@ -233,3 +234,17 @@ def test_events_stats_counts_by_sink_and_state_with_the_oldest_pending_age(tmp_p
         "  archive        0          3     0               -\n"
         "  quiet          0          0     0               -\n"
         "  all            1          4     1           2h 5m\n")
+
+
+def test_keep_days_defaults_to_30_and_must_be_a_positive_number_of_days(tmp_path):
+    base = '[server]\nlisten = "127.0.0.1:8290"\n[smartertrack]\nweb_service_password = "x"\n[events]\n'
+    path = tmp_path / "ssobridge.toml"
+    read = {}
+    for keep in ("", "keep_days = 7\n", "keep_days = 0\n", "keep_days = 1.5\n"):
+        path.write_text(base + keep, encoding="utf-8")
+        try:
+            read[keep] = load(path).events.keep_days
+        except ConfigError as e:
+            read[keep] = e.problems
+    assert read == {"": 30, "keep_days = 7\n": 7, "keep_days = 0\n": ["events.keep_days: must be greater than 0"],
+                    "keep_days = 1.5\n": ["events.keep_days: must be a whole number, not 1.5"]}
