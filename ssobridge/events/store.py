@@ -117,7 +117,11 @@ class EventStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # an acknowledged event survives a power cut too
         self._lock = threading.Lock()
-        self.version_found = migrate(self._db)  # the schema version before this open
+        try:
+            self.version_found = migrate(self._db)  # the schema version before this open
+        except BaseException:
+            self._db.close()
+            raise
         self._stop_pruning = threading.Event()
         self._pruner: threading.Thread | None = None
 
