@@ -29,6 +29,8 @@ class Runtime:
     def start(self) -> None:
         if self.forwarder is not None:
             self.forwarder.start()
+        if self.store is not None:
+            self.store.start_pruning()
 
     def close(self) -> None:
         if self.forwarder is not None:
@@ -45,7 +47,7 @@ def build(config: Config, directories: DirectorySet | None = None) -> Runtime:
                                                                 data_dir=config.server.data_dir)
     store = forwarder = events = None
     if config.events is not None:
-        store = EventStore(config.events.database)
+        store = EventStore(config.events.database, config.events.keep_days)
         forwarder = Forwarder(store, config.events.sinks, config.events.max_attempts,
                               config.events.retry_initial_seconds, config.events.retry_max_seconds)
         events = EventProvider(store, config.events.sinks, forwarder.notify)

@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     explain.add_argument("--cf", action="append", default=[], metavar="FIELD=VALUE",
                          help="a custom field value already chosen (repeatable)")
     events = with_config("events", "the event outbox: list what arrived and its deliveries, tail new events, "
-                                   "retry dead deliveries")
-    events.add_argument("action", choices=["list", "tail", "retry"])
+                                   "count by sink and state (stats), retry dead deliveries")
+    events.add_argument("action", choices=["list", "tail", "stats", "retry"])
     events.add_argument("--limit", type=int, default=20, help="list: how many of the newest events")
     events.add_argument("--sink", help="retry: only this sink's dead deliveries")
     with_config("lockouts", "list the accounts the lockout shield refuses passwords for (soft-locked)")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .app import build, configure_logging, logging_config
 from .config import Config
+from .events.store import EventStore
 
 log = logging.getLogger("ssobridge")
 
@@ -133,8 +134,8 @@ def _check_event_database(config: Config) -> str | None:
     if config.events is None:
         return None
     try:
-        sqlite3.connect(config.events.database).close()
-    except sqlite3.Error as e:
+        EventStore(config.events.database).close()  # and migrated here, once, before the worker opens it
+    except (sqlite3.Error, OSError) as e:
         return f"ssobridge: events.database: cannot open {config.events.database}: {e}"
     return None
 

@@ -123,7 +123,8 @@ def events_table(t: Table, folder: Path, data_dir: str) -> EventSettings:
     settings = EventSettings(database=database, sinks=tuple(sinks),
                              max_attempts=t.positive("max_attempts", int),
                              retry_initial_seconds=t.positive("retry_initial_seconds", float),
-                             retry_max_seconds=t.positive("retry_max_seconds", float))
+                             retry_max_seconds=t.positive("retry_max_seconds", float),
+                             keep_days=t.positive("keep_days", int))
     t.reject_unknown()
     return settings
 

@@ -168,6 +168,7 @@ class EventSettings:
     max_attempts: int = 10  # deliveries tried before an event is dead for that sink
     retry_initial_seconds: float = 2.0  # first wait before a retry, doubled each time
     retry_max_seconds: float = 600.0  # the longest wait between retries
+    keep_days: int = 30  # delivered and dead events older than this are pruned (pending ones never)
 
 
 @dataclass(frozen=True, kw_only=True)
