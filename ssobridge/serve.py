@@ -1,9 +1,12 @@
 """`ssobridge serve` (and the demo): the endpoint on granian until SIGTERM or Ctrl+C.
 
-granian (Rust, hyper) parses HTTP and TLS and bounds slow clients; the endpoint runs in a granian
-worker process. The worker builds everything itself (worker_app, named by import path, so it works
+granian (Rust, hyper) parses HTTP and TLS and bounds slow clients; the endpoint runs in [server] workers
+granian worker processes sharing the listening socket, and granian starts a new one in place of one that
+dies. Each worker builds everything itself (worker_app, named by import path, so it works
 with Windows' spawn too): the parent process only checks the config, opens the listening socket and
-passes what the worker needs in environment variables. Nothing is shared in memory between them.
+passes what the workers need in environment variables. Nothing is shared in memory between them: what
+must be shared or done once goes through data_dir (the lockout shield, the service account guard) or the
+event outbox (events/leader.py: one worker delivers).
 """
 
 from __future__ import annotations
@@ -54,9 +57,13 @@ def run_server(config: Config, worker: dict, banner: str | None = None) -> int:
         log.warning("event=plaintext_http listen=%s:%s note=%r", settings.host, settings.port,
                     "passwords from SmarterTrack cross the network unencrypted unless a TLS proxy is in front")
     os.environ[WORKER_ENV] = json.dumps({**worker, "banner": banner})
+    workers = settings.workers
+    if sys.platform == "win32" and workers > 1:  # granian itself falls back to one worker there
+        log.info("event=one_worker workers=%d note=%r", workers, "granian serves one worker process on Windows")
+        workers = 1
     server = Server(
         "ssobridge.serve:worker_app", address=settings.host, port=settings.port, interface=Interfaces.RSGI,
-        factory=True, workers=1, http="1", websockets=False,
+        factory=True, workers=workers, respawn_failed_workers=True, http="1", websockets=False,
         http1_settings=HTTP1Settings(header_read_timeout=int(settings.request_timeout * HEADER_SHARE * 1000)),
         log_level=config.log_level.lower(), log_dictconfig=logging_config(config.log_level), **tls)
 
