@@ -14,8 +14,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sqlite3
 import sys
+import threading
+import time
 from pathlib import Path
 
 from .app import build, configure_logging, logging_config
@@ -24,6 +27,8 @@ from .config import Config
 log = logging.getLogger("ssobridge")
 
 WORKER_ENV = "SSOBRIDGE_WORKER"  # JSON: {"config": path} or {"demo": listen, "password": ...}
+PARENT_CHECK_SECONDS = 1.0
+STOP_GRACE_SECONDS = 20  # after the graceful stop was asked for, the worker ends regardless
 HEADER_SHARE = 1 / 3  # of request_timeout for the headers (granian's timer); the rest is the body's
 
 
@@ -90,6 +95,7 @@ def worker_app():
         from .config import load
         config, directories = load(worker["config"]), None
     configure_logging(config.log_level)
+    threading.Thread(target=_exit_with_parent, name="parent-watch", daemon=True).start()
     runtime = build(config, directories)
     settings = config.server
 
@@ -102,6 +108,25 @@ def worker_app():
 
     return RSGIEndpoint(runtime.endpoint, settings.max_body_bytes, settings.request_timeout * (1 - HEADER_SHARE),
                         settings.threads, runtime.start, ready, runtime.close)
+
+
+def _exit_with_parent() -> None:
+    """A worker whose granian parent was killed (kill -9) stops too: an orphan would go on serving the
+    old socket and hold the event leader lock, so a restarted service could never deliver."""
+    if sys.platform == "win32":  # spawn: the parent's process handle, signalled when it ends
+        import multiprocessing.connection
+        parent = multiprocessing.parent_process()
+        if parent is None:
+            return
+        multiprocessing.connection.wait([parent.sentinel])
+    else:  # fork: a sibling may hold our end of the parent pipe, so watch for being re-parented instead
+        parent = os.getppid()
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+    log.warning("event=parent_gone note=%r", "the granian main process ended; this worker stops")
+    signal.raise_signal(signal.SIGTERM)  # granian's graceful stop: Runtime.close releases the leader lock
+    time.sleep(STOP_GRACE_SECONDS)
+    os._exit(1)
 
 
 def _check_event_database(config: Config) -> str | None:
