@@ -219,3 +219,13 @@ def test_lockout_takes_auto_or_a_number(tmp_path):
     assert error.value.problems == ['lockout.threshold: must be "auto" or a whole number of at least 1, not 0',
                                     "lockout.window_seconds: must be \"auto\" or a whole number of at least 1, "
                                     "not 'soon'"]
+
+
+def test_workers_default_to_one_per_cpu_and_must_be_a_whole_number_of_at_least_one(tmp_path):
+    import os
+    assert load(write(tmp_path, SERVER_BASE)).server.workers == (os.cpu_count() or 1)
+    assert load(write(tmp_path, "[server]\nworkers = 3\n" + SERVER_BASE)).server.workers == 3
+    for value, problem in (("0", "must be greater than 0"), ("1.5", "must be a whole number, not 1.5")):
+        with pytest.raises(ConfigError) as error:
+            load(write(tmp_path, f"[server]\nworkers = {value}\n" + SERVER_BASE))
+        assert error.value.problems == [f"server.workers: {problem}"]
