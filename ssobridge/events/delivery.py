@@ -120,14 +120,17 @@ class Forwarder:
 
     def _lead(self) -> None:
         """Try for the leader lock until it is ours (or we stop), then deliver."""
+        said = False
         while not self._stopping.is_set():
             try:
                 if self.leader.try_acquire():
                     log.info("event=delivery_leader pid=%d lock=%s", os.getpid(), self.leader.path)
                     self._start_delivering()
                     return
-            except OSError as e:  # the lock file cannot be opened: said, and tried again
-                log.error("event=delivery_leader_lock_error lock=%s error=%r", self.leader.path, str(e))
+            except OSError as e:  # the lock file cannot be opened: said once, and tried again
+                if not said:
+                    log.error("event=delivery_leader_lock_error lock=%s error=%r", self.leader.path, str(e))
+                said = True
             self._stopping.wait(self.poll_interval)
 
     def _start_delivering(self) -> None:
