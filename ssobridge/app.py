@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from .config import Config
 from .directory import DirectorySet
 from .events.delivery import Forwarder
+from .events.leader import LeaderLock
 from .events.store import EventStore
 from .lockout import Shield, Store
 from .providers import Bridge
@@ -49,7 +50,8 @@ def build(config: Config, directories: DirectorySet | None = None) -> Runtime:
     if config.events is not None:
         store = EventStore(config.events.database, config.events.keep_days)
         forwarder = Forwarder(store, config.events.sinks, config.events.max_attempts,
-                              config.events.retry_initial_seconds, config.events.retry_max_seconds)
+                              config.events.retry_initial_seconds, config.events.retry_max_seconds,
+                              LeaderLock(config.events.database))
         events = EventProvider(store, config.events.sinks, forwarder.notify)
     bridge = Bridge(config, directories, events, shield(config))
     endpoint = Endpoint(bridge, config.server.public_url, config.server.max_body_bytes, config.server.max_variables)
@@ -73,7 +75,7 @@ def logging_config(level: str) -> dict:
     return {
         "version": 1, "disable_existing_loggers": False,
         "filters": {"request_values": {"()": RequestValues}},
-        "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+        "formatters": {"line": {"format": "%(asctime)s %(process)d %(levelname)s %(name)s %(message)s"}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
                                 "formatter": "line", "filters": ["request_values"]}},
         "root": {"level": level, "handlers": ["stderr"]},

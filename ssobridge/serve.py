@@ -1,9 +1,12 @@
 """`ssobridge serve` (and the demo): the endpoint on granian until SIGTERM or Ctrl+C.
 
-granian (Rust, hyper) parses HTTP and TLS and bounds slow clients; the endpoint runs in a granian
-worker process. The worker builds everything itself (worker_app, named by import path, so it works
+granian (Rust, hyper) parses HTTP and TLS and bounds slow clients; the endpoint runs in [server] workers
+granian worker processes sharing the listening socket, and granian starts a new one in place of one that
+dies. Each worker builds everything itself (worker_app, named by import path, so it works
 with Windows' spawn too): the parent process only checks the config, opens the listening socket and
-passes what the worker needs in environment variables. Nothing is shared in memory between them.
+passes what the workers need in environment variables. Nothing is shared in memory between them: what
+must be shared or done once goes through data_dir (the lockout shield, the service account guard) or the
+event outbox (events/leader.py: one worker delivers).
 """
 
 from __future__ import annotations
@@ -12,9 +15,12 @@ import errno
 import json
 import logging
 import os
+import signal
 import socket
 import sqlite3
 import sys
+import threading
+import time
 from pathlib import Path
 
 from .app import build, configure_logging, logging_config
@@ -24,6 +30,8 @@ from .events.store import EventStore
 log = logging.getLogger("ssobridge")
 
 WORKER_ENV = "SSOBRIDGE_WORKER"  # JSON: {"config": path} or {"demo": listen, "password": ...}
+PARENT_CHECK_SECONDS = 1.0
+STOP_GRACE_SECONDS = 20  # after the graceful stop was asked for, the worker ends regardless
 HEADER_SHARE = 1 / 3  # of request_timeout for the headers (granian's timer); the rest is the body's
 
 
@@ -61,9 +69,13 @@ def run_server(config: Config, worker: dict, banner: str | None = None) -> int:
         log.warning("event=plaintext_http listen=%s:%s note=%r", settings.host, settings.port,
                     "passwords from SmarterTrack cross the network unencrypted unless a TLS proxy is in front")
     os.environ[WORKER_ENV] = json.dumps({**worker, "banner": banner})
+    workers = settings.workers
+    if sys.platform == "win32" and workers > 1:  # granian itself falls back to one worker there
+        log.info("event=one_worker workers=%d note=%r", workers, "granian serves one worker process on Windows")
+        workers = 1
     server = Server(
         "ssobridge.serve:worker_app", address=settings.host, port=settings.port, interface=Interfaces.RSGI,
-        factory=True, workers=1, http="1", websockets=False,
+        factory=True, workers=workers, respawn_failed_workers=True, http="1", websockets=False,
         http1_settings=HTTP1Settings(header_read_timeout=int(settings.request_timeout * HEADER_SHARE * 1000)),
         log_level=config.log_level.lower(), log_dictconfig=logging_config(config.log_level), **tls)
 
@@ -90,6 +102,7 @@ def worker_app():
         from .config import load
         config, directories = load(worker["config"]), None
     configure_logging(config.log_level)
+    threading.Thread(target=_exit_with_parent, name="parent-watch", daemon=True).start()
     runtime = build(config, directories)
     settings = config.server
 
@@ -127,6 +140,25 @@ def listen_problem(host: str, port: int) -> str | None:
                     "change [server] listen, or grant the service the right to bind it")
         return f"cannot listen on {address}: {e.strerror or e}: change [server] listen"
     return None
+
+
+def _exit_with_parent() -> None:
+    """A worker whose granian parent was killed (kill -9) stops too: an orphan would go on serving the
+    old socket and hold the event leader lock, so a restarted service could never deliver."""
+    if sys.platform == "win32":  # spawn: the parent's process handle, signalled when it ends
+        import multiprocessing.connection
+        parent = multiprocessing.parent_process()
+        if parent is None:
+            return
+        multiprocessing.connection.wait([parent.sentinel])
+    else:  # fork: a sibling may hold our end of the parent pipe, so watch for being re-parented instead
+        parent = os.getppid()
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+    log.warning("event=parent_gone note=%r", "the granian main process ended; this worker stops")
+    signal.raise_signal(signal.SIGTERM)  # granian's graceful stop: Runtime.close releases the leader lock
+    time.sleep(STOP_GRACE_SECONDS)
+    os._exit(1)
 
 
 def _check_event_database(config: Config) -> str | None:

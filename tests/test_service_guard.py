@@ -59,7 +59,7 @@ def test_a_wrong_bind_password_under_100_logins_and_3_checks_never_locks_the_ser
                    f"{samba_ad.ldaps_url} at " in done.stdout
             assert "not bound again, so that it is not locked out (service_retry_seconds = 60)" in done.stdout
         [line] = refusal_lines(log)
-        assert line.split(" ", 2)[2] == (
+        assert line.split(" ", 3)[3] == (  # after the date, time and process id
             f"ERROR ssobridge.directory event=service_account_refused directory=example-ad "
             f"server={samba_ad.ldaps_url} bind_dn='{samba_ad.service_dn}' code='data 52e' "
             "reason='service account password is wrong' no_service_bind_for=60.0s")

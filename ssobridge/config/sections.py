@@ -39,6 +39,7 @@ def server_table(t: Table, folder: Path) -> ServerSettings:
         host=host, port=port, public_url=public_url,
         max_body_bytes=t.positive("max_body_bytes", int),
         max_variables=t.positive("max_variables", int),
+        workers=t.positive("workers", int),
         threads=t.positive("threads", int),
         request_timeout=t.positive("request_timeout", float),
         tls_cert=tls_cert, tls_key=tls_key, allow_plaintext_http=allow_plaintext_http,

@@ -7,6 +7,7 @@ here, so code and tests that build settings pass only what differs.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from dataclasses import MISSING, dataclass, field, fields
 from types import MappingProxyType
@@ -79,7 +80,8 @@ class ServerSettings:
     port: int = 8290
     max_body_bytes: int = 1024 * 1024  # larger requests are refused before parsing
     max_variables: int = 1000  # more InputVariables are refused
-    threads: int = 16  # requests processed at once (slow clients wait without holding one)
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # processes serving; default: one per CPU
+    threads: int = 16  # requests processed at once per worker (slow clients wait without holding one)
     request_timeout: float = 30.0  # seconds a request has to arrive whole (headers and body); then it is closed
     tls_cert: str | None = None  # PEM files; without them, plain HTTP (loopback or allow_plaintext_http)
     tls_key: str | None = None

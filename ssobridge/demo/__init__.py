@@ -63,7 +63,7 @@ def demo_config(listen: str, password: str) -> Config:
         user_filter="(&(objectClass=inetOrgPerson)(|(uid={user})(mail={upn})))", default=True, retry_down_after=1,
         membership_cache_seconds=60, group_name_cache_seconds=60, attributes=attributes)
     server = ServerSettings(host=host, port=port, public_url=f"http://{listen}/ExternalProvider.asmx", threads=8,
-                            allow_plaintext_http=True)
+                            workers=1, allow_plaintext_http=True)  # one: its banner printed once
     user_info = UserInfoSettings(cache_seconds=60, stale_seconds=3600)
     return Config(server=server, web_service_password=password, source="(demo)", directories=(directory,),
                   attributes=attributes, user_info=user_info,

@@ -4,6 +4,11 @@ One worker thread per sink works through that sink's pending deliveries, oldest 
 type the order is kept: while the oldest pending event of a type waits for its retry, later events of
 the same type wait behind it (other types go on). A failed try is retried with doubling backoff; after
 `max_attempts` tries the delivery is dead (and the next event of its type goes on).
+
+Every worker process runs a Forwarder, and only the one holding the leader lock (leader.py) delivers:
+the others try for the lock every poll interval and take over when its holder dies. The leader is woken
+at once for the events its own process stores, and reads the outbox every poll interval for those the
+other workers store.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import urllib.request
 from pathlib import Path
 
 from ..config import SinkSettings
+from .leader import LeaderLock
 from .store import Delivery, Event, EventStore, backoff
 
 log = logging.getLogger("ssobridge.events")
@@ -89,20 +95,45 @@ def _syslog(sink: SinkSettings, event: Event, body: str) -> None:
 
 
 class Forwarder:
-    """The delivery workers, one thread per sink."""
+    """The delivery workers, one thread per sink, in the process holding `leader` (or always without one)."""
 
     def __init__(self, store: EventStore, sinks: tuple[SinkSettings, ...], max_attempts: int,
-                 retry_initial: float, retry_max: float, poll_interval: float = 1.0):
+                 retry_initial: float, retry_max: float, leader: LeaderLock | None = None,
+                 poll_interval: float = 0.5):
         self.store = store
         self.sinks = sinks
         self.max_attempts = max_attempts
         self.retry_initial, self.retry_max = retry_initial, retry_max
-        self.poll_interval = poll_interval
+        self.leader = leader
+        self.poll_interval = poll_interval  # also the longest an event stored by another worker waits
         self._wake = {sink.name: threading.Event() for sink in sinks}
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
+        if self.leader is None:
+            self._start_delivering()
+            return
+        thread = threading.Thread(target=self._lead, name="events-leader", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _lead(self) -> None:
+        """Try for the leader lock until it is ours (or we stop), then deliver."""
+        said = False
+        while not self._stopping.is_set():
+            try:
+                if self.leader.try_acquire():
+                    log.info("event=delivery_leader pid=%d lock=%s", os.getpid(), self.leader.path)
+                    self._start_delivering()
+                    return
+            except OSError as e:  # the lock file cannot be opened: said once, and tried again
+                if not said:
+                    log.error("event=delivery_leader_lock_error lock=%s error=%r", self.leader.path, str(e))
+                said = True
+            self._stopping.wait(self.poll_interval)
+
+    def _start_delivering(self) -> None:
         for sink in self.sinks:
             thread = threading.Thread(target=self._run, args=(sink,), name=f"events-{sink.name}", daemon=True)
             thread.start()
@@ -116,8 +147,10 @@ class Forwarder:
     def stop(self) -> None:
         self._stopping.set()
         self.notify()
-        for thread in self._threads:
+        for thread in self._threads:  # a list the leader thread may still extend while it is joined
             thread.join(timeout=15)
+        if self.leader is not None:
+            self.leader.release()
 
     def _run(self, sink: SinkSettings) -> None:
         wake = self._wake[sink.name]

@@ -301,3 +301,13 @@ def test_a_syslog_sink_on_windows_needs_a_host_and_port(tmp_path, monkeypatch):
         load(write(tmp_path, text))
     problem = "Windows has no unix socket such as /dev/log: give the syslog server as host:port (UDP)"
     assert error.value.problems == [f"events.sink[0].address: {problem}", f"events.sink[1].address: {problem}"]
+
+
+def test_workers_default_to_one_per_cpu_and_must_be_a_whole_number_of_at_least_one(tmp_path):
+    import os
+    assert load(write(tmp_path, SERVER_BASE)).server.workers == (os.cpu_count() or 1)
+    assert load(write(tmp_path, "[server]\nworkers = 3\n" + SERVER_BASE)).server.workers == 3
+    for value, problem in (("0", "must be greater than 0"), ("1.5", "must be a whole number, not 1.5")):
+        with pytest.raises(ConfigError) as error:
+            load(write(tmp_path, f"[server]\nworkers = {value}\n" + SERVER_BASE))
+        assert error.value.problems == [f"server.workers: {problem}"]
