@@ -155,6 +155,7 @@ def user_info_table(t: Table, folder: Path) -> UserInfoSettings:
         fields=fields, groups_pattern=groups_pattern, template=str(folder / template) if template else None,
         date_format=t.text_or_default("date_format"), time_zone=time_zone,
         cache_seconds=t.positive("cache_seconds", float), stale_seconds=t.positive("stale_seconds", float),
+        cache_size=t.positive("cache_size", int),
         latency_budget_ms=t.positive("latency_budget_ms", float),
         photo_max_bytes=t.positive("photo_max_bytes", int),
         unavailable_notice=t.text_or_default("unavailable_notice"))

@@ -13,9 +13,7 @@ import re
 import select
 import socket
 import ssl
-import threading
 import time
-from dataclasses import dataclass
 from typing import Callable, Iterable, TypeVar
 from urllib.parse import urlsplit
 
@@ -24,6 +22,7 @@ from ldap3.core.exceptions import LDAPException
 
 from ..config import DirectorySettings
 from .guard import ServiceGuard
+from .servers import Servers, ServerState
 
 log = logging.getLogger("ssobridge.directory")
 
@@ -43,87 +42,90 @@ class ServiceAccountRefused(DirectoryUnavailable):
         self.result = result or {}
 
 
-@dataclass
-class _ServerState:
-    url: str
-    down_until: float = 0.0
-
-    def serves(self, connection: Connection) -> bool:
-        parts = urlsplit(self.url)
-        port = parts.port or (636 if parts.scheme == "ldaps" else 389)
-        return (connection.server.host, connection.server.port) == (parts.hostname, port)
-
-
 class Connector:
     """Opens connections to a directory's servers in the configured order.
 
-    A server that fails to connect is skipped for `retry_down_after` seconds, so a dead domain
-    controller costs one connect timeout, not one per request. When every server is marked down, the
-    one due back first is tried (one attempt per request, not one per server). A refused service-account
-    bind is not an outage: the other servers would refuse it too, and each try counts toward the
-    service account's lockout, so it stops the attempt at once, and the guard stops service binds to
-    the directory for service_retry_seconds (see guard.py).
+    A server that fails to connect is marked down and skipped for `retry_down_after` seconds, so a dead
+    domain controller costs one connect timeout, not one per request; when every server is marked down,
+    requests answer DirectoryUnavailable at once while one probe per server finds one back (servers.py).
+    A refused service-account bind is not an outage: the other servers would refuse it too, and each try
+    counts toward the service account's lockout, so it stops the attempt at once, and the guard stops
+    service binds to the directory for service_retry_seconds (see guard.py).
     """
 
     def __init__(self, settings: DirectorySettings, guard: ServiceGuard | None = None):
         self.settings = settings
         self.guard = guard or ServiceGuard(settings)
-        self._servers = [_ServerState(url) for url in settings.urls]
-        self._lock = threading.Lock()
+        # A request waits for another's first open of a server at most as long as that open may take.
+        wait = 2 * max(1, math.ceil(settings.connect_timeout)) + 1
+        self.servers = Servers(settings.name, settings.urls, settings.retry_down_after, wait, self._probe)
         self.opened = 0  # connections opened so far: with reuse, it stays small (benchmarks read it)
-        self.failovers = 0  # servers marked down so far: Directory learns the PDC emulator again after one
         self.certificate_expiry: dict[str, float] = {}  # server URL -> its certificate's notAfter (Unix time)
 
     @property
+    def failovers(self) -> int:
+        """Servers marked down so far, and searches retried: Directory learns the PDC emulator again after one."""
+        return self.servers.failovers
+
+    @failovers.setter
+    def failovers(self, value: int) -> None:
+        self.servers.failovers = value
+
+    @property
     def first_url(self) -> str:
-        return self._servers[0].url
+        return self.servers.order[0].url
 
     def put_first(self, url: str) -> bool:
         """Try the server `url` (one of urls) first from now on; True when that changed the order."""
-        with self._lock:
-            found = next((s for s in self._servers if s.url == url), None)
-            if found is None or self._servers[0] is found:
-                return False
-            self._servers = [found] + [s for s in self._servers if s is not found]
-            return True
+        return self.servers.put_first(url)
 
     def open(self, bind_as_service: bool, after: Connection | None = None, server: str | None = None) -> Connection:
         """A new connection. `after`: one that just failed, so begin with the server after its own.
         `server` (a URL): to that server only, whatever its state (a login's bind, see ConnectionPool.run)."""
         if bind_as_service and (refusal := self.guard.refusal()) is not None:
             raise ServiceAccountRefused(refusal.describe())  # at once: no network, no bind
-        now = time.monotonic()
-        with self._lock:
-            servers = self._servers
-            if server is not None:
-                candidates = [s for s in servers if s.url == server] or [_ServerState(server)]
-            else:
-                if after is not None:
-                    failed = next((i for i, s in enumerate(servers) if s.serves(after)), -1)
-                    servers = servers[failed + 1:] + servers[:failed + 1]
-                candidates = [s for s in servers if s.down_until <= now] or \
-                    [min(servers, key=lambda s: s.down_until)]
-        failures = []
-        for state in candidates:
+        if server is not None:
             try:
-                # A new ldap3 Server each time: it would otherwise remember a failed address on its own
-                # and refuse it for a while after the server is back ("invalid server address").
-                connection = self._open_on(_ldap3_server(state.url, self.settings), state.url, bind_as_service)
-            except ServiceAccountRefused as e:
-                raise ServiceAccountRefused(f"{state.url}: {e}", e.result) from None
+                return self._open_state(self.servers.pinned(server), bind_as_service, claimed=False)
+            except ServiceAccountRefused:
+                raise
+            except DirectoryUnavailable as e:
+                raise DirectoryUnavailable(f"{server}: {e}") from None
+        failures, tried = [], set()
+        while (state := self.servers.choose(after, tried)) is not None:
+            tried.add(state.url)
+            try:
+                return self._open_state(state, bind_as_service, claimed=state.probing)
+            except ServiceAccountRefused:
+                raise
             except DirectoryUnavailable as e:
                 failures.append(f"{state.url}: {e}")
-                with self._lock:
-                    state.down_until = time.monotonic() + self.settings.retry_down_after
-                    self.failovers += 1
-                log.warning("event=directory_server_down directory=%s server=%s error=%r retry_in=%ss",
-                            self.settings.name, state.url, str(e), self.settings.retry_down_after)
-                continue
-            with self._lock:
-                state.down_until = 0.0
-                self.opened += 1
-            return connection
-        raise DirectoryUnavailable("; ".join(failures))
+        raise DirectoryUnavailable("; ".join(failures) or self.servers.describe_down())
+
+    def _open_state(self, state: ServerState, bind_as_service: bool, claimed: bool) -> Connection:
+        started = time.monotonic()
+        try:
+            # A new ldap3 Server each time: it would otherwise remember a failed address on its own
+            # and refuse it for a while after the server is back ("invalid server address").
+            connection = self._open_on(_ldap3_server(state.url, self.settings), state.url, bind_as_service)
+        except ServiceAccountRefused as e:
+            self.servers.answered(state, claimed)  # it answered: the refusal is the guard's business
+            raise ServiceAccountRefused(f"{state.url}: {e}", e.result) from None
+        except DirectoryUnavailable as e:
+            self.servers.failed(state, str(e), time.monotonic() - started, claimed)
+            raise
+        except BaseException:
+            if claimed:
+                self.servers.released(state)
+            raise
+        self.servers.answered(state, claimed)
+        with self.servers.lock:
+            self.opened += 1
+        return connection
+
+    def _probe(self, url: str) -> None:
+        """The background probe of a server marked down: a connection (TLS included, no bind), closed again."""
+        _close_quietly(self._open_on(_ldap3_server(url, self.settings), url, bind_as_service=False))
 
     def _open_on(self, server: Server, url: str, bind_as_service: bool) -> Connection:
         settings = self.settings

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import queue
 import threading
 import time
 from concurrent.futures import Future
@@ -20,6 +21,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import jinja2
+from cachetools import TTLCache
 
 from ..config import UserInfoSettings
 from ..directory import AccountState, AmbiguousUser, Directory, DirectorySet, DirectoryUnavailable, UserEntry
@@ -29,6 +31,8 @@ log = logging.getLogger("ssobridge.userinfo")
 
 FOUND = "User Account Information Retrieved Successfully"
 NOT_FOUND = "No directory entry for this customer"
+LOOKUP_WORKERS = 8  # card lookups at once; more wait in a queue of LOOKUP_BACKLOG
+LOOKUP_BACKLOG = 32  # beyond that, a view gets the stale card or the notice at once
 
 # Card line -> (label, candidate attributes). AD names first, then OpenLDAP's.
 ATTRIBUTE_FIELDS = {
@@ -67,17 +71,54 @@ class _Cached:
     at: float
 
 
+class LookupPool:
+    """A few daemon threads that run card lookups from a bounded queue. Not concurrent.futures: its threads
+    are joined at exit, and a lookup stuck on a dead directory must not hold up shutdown."""
+
+    def __init__(self, workers: int, backlog: int):
+        self._queue: queue.Queue = queue.Queue(maxsize=backlog)
+        self._workers = workers
+        self._started = False
+        self._lock = threading.Lock()
+
+    def submit(self, future: Future, function, *args) -> bool:
+        """Run function(*args) into `future`; False, at once, when the queue is full."""
+        with self._lock:
+            if not self._started:
+                for number in range(self._workers):
+                    threading.Thread(target=self._work, name=f"ssobridge-card-{number}", daemon=True).start()
+                self._started = True
+        try:
+            self._queue.put_nowait((future, function, args))
+        except queue.Full:
+            return False
+        return True
+
+    def _work(self) -> None:
+        while True:
+            future, function, args = self._queue.get()
+            try:
+                future.set_result(function(*args))
+            except BaseException as e:  # handed to whoever waits; logged there
+                future.set_exception(e)
+
+
 class UserInfoProvider:
-    def __init__(self, directories: DirectorySet, settings: UserInfoSettings):
+    def __init__(self, directories: DirectorySet, settings: UserInfoSettings,
+                 lookups: LookupPool | None = None):
         self.directories = directories
         self.settings = settings
         loader = jinja2.FileSystemLoader(str(_template_folder(settings.template)))
         self.template = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined) \
             .get_template(_template_name(settings.template))
         self.zone = ZoneInfo(settings.time_zone)
-        self._cache: dict[str, _Cached] = {}
+        # Bounded: the least recently viewed cards go first; none is kept past stale_seconds (freshness
+        # is still judged by cache_seconds, from _Cached.at).
+        self._cache: TTLCache[str, _Cached] = TTLCache(maxsize=settings.cache_size, ttl=settings.stale_seconds,
+                                                       timer=time.monotonic)
         self._in_flight: dict[str, Future] = {}
         self._lock = threading.Lock()
+        self._lookups = lookups or LookupPool(LOOKUP_WORKERS, LOOKUP_BACKLOG)
 
     def user_details(self, variables: Variables) -> ProviderResult:
         username = (variables.get("username") or "").strip()
@@ -90,12 +131,15 @@ class UserInfoProvider:
             cached = self._cache.get(key)
         if cached and now - cached.at < self.settings.cache_seconds:
             return self._answer(cached.html)
-        future = self._lookup(key, username, email)
-        try:
-            return self._answer(future.result(timeout=self.settings.latency_budget_ms / 1000).html)
-        except (FutureTimeout, DirectoryUnavailable) as e:
-            log.warning("event=user_details_degraded user=%r email=%r reason=%r", username, email,
-                        "latency budget exceeded" if isinstance(e, FutureTimeout) else str(e))
+        future, reason = self._lookup(key, username, email), "too many lookups waiting"
+        if future is not None:
+            try:
+                return self._answer(future.result(timeout=self.settings.latency_budget_ms / 1000).html)
+            except FutureTimeout:
+                reason = "latency budget exceeded"
+            except DirectoryUnavailable as e:
+                reason = str(e)
+        log.warning("event=user_details_degraded user=%r email=%r reason=%r", username, email, reason)
         if cached and now - cached.at < self.settings.stale_seconds:
             if cached.card is None:
                 return self._answer(cached.html)
@@ -109,23 +153,18 @@ class UserInfoProvider:
     def _answer(self, html: str) -> ProviderResult:
         return ProviderResult(True, FOUND if html else NOT_FOUND, html=html)
 
-    def _lookup(self, key: str, username: str, email: str) -> Future:
-        """One lookup per customer at a time; its result fills the cache even if the caller stopped waiting."""
+    def _lookup(self, key: str, username: str, email: str) -> Future | None:
+        """One lookup per customer at a time; its result fills the cache even if the caller stopped waiting.
+        None: the lookup queue is full."""
         with self._lock:
             future = self._in_flight.get(key)
             if future is None:
                 future = Future()
-                self._in_flight[key] = future
                 future.add_done_callback(lambda done: self._store(key, done))
-                # A daemon thread, not a pool: a lookup stuck on a dead directory must not hold up shutdown.
-                threading.Thread(target=self._run, args=(future, username, email), daemon=True).start()
+                if not self._lookups.submit(future, self._render, username, email):
+                    return None
+                self._in_flight[key] = future
         return future
-
-    def _run(self, future: Future, username: str, email: str) -> None:
-        try:
-            future.set_result(self._render(username, email))
-        except BaseException as e:  # handed to whoever waits; logged there
-            future.set_exception(e)
 
     def _store(self, key: str, done: Future) -> None:
         with self._lock:

@@ -4,7 +4,7 @@
   connection attempt is refused at once (RST): "connection refused".
 - A black hole: a listener that accepts TCP connections and then never sends a byte, so the TLS handshake
   or the LDAP bind waits until the client's own timeout. The connections are accepted (not left in the
-  backlog) so that the behaviour does not change after the backlog fills up.
+  backlog) so that the behaviour does not change after the backlog fills up. `connections` counts them.
 - A resetting proxy: forwards TCP (TLS included, untouched) to a real server; once armed, the next bytes a
   client sends (its next LDAP request) are not forwarded: that connection is reset (RST) instead, so the
   operation in flight dies mid-way. `connections` counts the connections the proxy accepted.
@@ -38,6 +38,7 @@ class BlackHole:
         self._listener = socket.create_server((host, 0))
         self.host, self.port = self._listener.getsockname()
         self._swallowed: list[socket.socket] = []  # kept open: closing would tell the client something
+        self.connections = 0
         self._thread = threading.Thread(target=self._accept_forever, name="ldap-black-hole", daemon=True)
         self._thread.start()
 
@@ -48,6 +49,7 @@ class BlackHole:
             except OSError:  # the listener was closed
                 return
             self._swallowed.append(connection)
+            self.connections += 1
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
