@@ -175,7 +175,10 @@ class MachineKey:
 
     def cbc(self, encrypt: bool, iv: bytes, data: bytes) -> bytes:
         """CBC with PKCS#7 padding, as .NET's SymmetricAlgorithm defaults; ValueError on bad padding."""
-        cipher = DECRYPTIONS[self.decryption][0](self._keys[0])
+        material = self._keys[0]
+        if self.decryption == "3DES" and len(material) == 16:
+            material += material[:8]  # two-key 3DES (K1 K2 K1), as .NET takes it, in the form cryptography wants
+        cipher = DECRYPTIONS[self.decryption][0](material)
         block_bits = cipher.block_size
         if encrypt:
             padder = padding.PKCS7(block_bits).padder()
