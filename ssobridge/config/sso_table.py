@@ -57,8 +57,10 @@ def sso_table(t: Table, folder: Path) -> SsoSettings:
 
 def _machine_key(t: Table, enabled: bool) -> dict[str, str]:
     """validation_key, decryption_key, validation, decryption, compatibility_mode, checked together."""
-    values = {"validation_key": t.text("validation_key", required=enabled) or "",
-              "decryption_key": t.text("decryption_key", required=enabled) or ""}
+    values = {"validation_key": t.text("validation_key") or "", "decryption_key": t.text("decryption_key") or ""}
+    for name in ("validation_key", "decryption_key"):
+        if enabled and not values[name].strip():
+            t.problem(name, "is required")
     for name in ("validation", "decryption", "compatibility_mode"):
         values[name] = t.text_or_default(name)
     if values["validation_key"] or values["decryption_key"] or enabled:

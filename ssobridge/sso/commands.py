@@ -40,7 +40,7 @@ def decode_cookie_command(config: Config, value: str, out: TextIO, now: datetime
         if refused.ticket is not None:
             _print_ticket(refused.ticket, out)
         print(f"Refused: {refused}", file=out)
-        for other in _other_keys(key):
+        for other in _other_keys(key) if refused.ticket is None else ():
             try:
                 read_cookie(other, value, datetime.min.replace(tzinfo=timezone.utc))
             except CookieRefused:
