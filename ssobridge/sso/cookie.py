@@ -37,7 +37,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, hmac, padding
@@ -279,7 +279,7 @@ def _round_up(count: int, block: int) -> int:
     return -(-count // block) * block
 
 
-def describe(key: Any) -> str:
+def describe(key: MachineKey) -> str:
     """"HMACSHA256 / AES-192, Framework20SP1": the algorithms of a MachineKey, for messages."""
     bits = len(key.decryption_key) * 8
     cipher = f"AES-{bits}" if key.decryption == "AES" else f"3DES ({bits}-bit key)"
