@@ -1,4 +1,4 @@
-"""Command line: serve, check, test-login, explain, events, lockouts, unlock, healthcheck, demo."""
+"""Command line: serve, check, test-login, explain, events, lockouts, unlock, sso, healthcheck, demo."""
 
 from __future__ import annotations
 
@@ -54,6 +54,16 @@ def main(argv: list[str] | None = None) -> int:
     unlock = with_config("unlock", "lift the lockout shield's soft lock of an account")
     unlock.add_argument("user", help="as typed at the portal, or the entry's DN")
     with_config("healthcheck", "exit 0 when the service of this config answers on its listen address (Docker)")
+    sso = commands.add_parser("sso", help="single sign-on tools: decode-cookie, import-machinekey")
+    sso_commands = sso.add_subparsers(dest="sso_command", required=True, metavar="SSO_COMMAND")
+    decode = sso_commands.add_parser("decode-cookie", help="show what a SmarterTrack sign-in cookie holds, or why "
+                                                           "it is refused with the [sso] machine key")
+    decode.add_argument("value", help="the cookie's value (hex), or name=value")
+    decode.add_argument("--config", default=os.environ.get("SSOBRIDGE_CONFIG", DEFAULT_CONFIG),
+                        help="config file (default: $SSOBRIDGE_CONFIG, else ./ssobridge.toml)")
+    machine_key = sso_commands.add_parser("import-machinekey", help="print the [sso] lines and .env lines for "
+                                                                    "SmarterTrack's <machineKey> and <forms>")
+    machine_key.add_argument("path", help="SmarterTrack's web.config")
     demo = commands.add_parser("demo", help="serve on an embedded sample directory, to try ssobridge without one")
     demo.add_argument("--listen", default="127.0.0.1:8290", help="host:port (default 127.0.0.1:8290)")
     arguments = parser.parse_args(argv)
@@ -61,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.command == "demo":
         from .demo import demo_start
         return run_server(*demo_start(arguments.listen))
+    if arguments.command == "sso" and arguments.sso_command == "import-machinekey":
+        from .sso.commands import import_machinekey_command
+        return import_machinekey_command(arguments.path, sys.stdout)
     if not os.path.exists(arguments.config):
         print(f"ssobridge: config file not found: {os.path.abspath(arguments.config)}\n"
               f"  (from {_config_source(arguments.config)}; name the file with --config FILE or $SSOBRIDGE_CONFIG)",
@@ -73,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if arguments.command == "serve":
         return run_server(config, {"config": os.path.abspath(arguments.config)})
+    if arguments.command == "sso":
+        from .sso.commands import decode_cookie_command
+        return decode_cookie_command(config, arguments.value, sys.stdout)
     if arguments.command == "healthcheck":
         return healthcheck(config)
     if arguments.command == "events":

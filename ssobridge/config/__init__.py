@@ -7,6 +7,7 @@ broken file in one pass. Nothing else in ssobridge reads the TOML file or the en
     reader.py          reading the file, ${NAME} substitution, Table (typed reads, unknown keys)
     load.py            load(): the whole file into a Config
     sections.py        [server], [lockout], [events], [user_info]
+    sso_table.py       [sso]: single sign-on, SmarterTrack's machine key and forms cookie
     directories.py     [[directory]], [attributes]
     policy_tables.py   [policy] and the rule tables (the rules themselves: ssobridge/policy.py)
 """
@@ -16,10 +17,10 @@ from .reader import ConfigError
 from .sections import parse_listen
 from .settings import (DEFAULT_ATTRIBUTES, DEFAULT_MESSAGES, DEFAULT_USER_FILTERS, DIRECTORY_TYPES, LOG_LEVELS,
                        SINK_TYPES, SYSLOG_FACILITIES, USER_INFO_FIELDS, Config, DirectorySettings, EventSettings,
-                       LockoutSettings, LoginSettings, ServerSettings, SinkSettings, UserInfoSettings, defaults,
-                       is_loopback)
+                       LockoutSettings, LoginSettings, ServerSettings, SinkSettings, SsoSettings, UserInfoSettings,
+                       defaults, is_loopback)
 
 __all__ = ["load", "ConfigError", "parse_listen", "DEFAULT_ATTRIBUTES", "DEFAULT_MESSAGES", "DEFAULT_USER_FILTERS",
            "DIRECTORY_TYPES", "LOG_LEVELS", "SINK_TYPES", "SYSLOG_FACILITIES", "USER_INFO_FIELDS", "Config",
            "DirectorySettings", "EventSettings", "LockoutSettings", "LoginSettings", "ServerSettings", "SinkSettings",
-           "UserInfoSettings", "defaults", "is_loopback"]
+           "SsoSettings", "UserInfoSettings", "defaults", "is_loopback"]

@@ -13,7 +13,8 @@ from .policy_tables import POLICY_TABLES, parse_policy
 from .reader import ConfigError, Table, read_toml
 from .sections import events_table, lockout_table, server_table, user_info_table
 from .settings import (DEFAULT_ATTRIBUTES, DEFAULT_MESSAGES, LOG_LEVELS, Config, EventSettings, LockoutSettings,
-                       LoginSettings, ServerSettings, UserInfoSettings)
+                       LoginSettings, ServerSettings, SsoSettings, UserInfoSettings)
+from .sso_table import sso_table
 
 
 def load(path: str | os.PathLike) -> Config:
@@ -59,10 +60,11 @@ def _build(raw: dict, source: str, problems: list[str]) -> Config:
     if "user_info" in raw:
         user_info = user_info_table(Table(top.get("user_info", dict, {}), "user_info", problems,
                                          UserInfoSettings), folder)
+    sso = sso_table(Table(top.get("sso", dict, {}), "sso", problems, SsoSettings), folder)
     top.reject_unknown()
     return Config(server=server, web_service_password=password, provider_passwords=provider_passwords,
                   directories=directories, attributes=attributes, messages=messages, login=login, lockout=lockout,
-                  log_level=log_level, source=source, policy=policy, events=events, user_info=user_info)
+                  log_level=log_level, source=source, policy=policy, events=events, user_info=user_info, sso=sso)
 
 
 def _provider_passwords(t: Table) -> Mapping[str, str]:

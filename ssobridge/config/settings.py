@@ -188,6 +188,32 @@ class UserInfoSettings:
     unavailable_notice: str = "Directory information is not available right now."  # when nothing is known
 
 
+SSO_TICKET_USERNAMES = ("netbios", "upn")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SsoSettings:
+    enabled: bool = False  # ssobridge signs people in and issues SmarterTrack's forms authentication cookie
+    portal_url: str = ""  # SmarterTrack's address: where sign-ins land without a (permitted) ReturnUrl
+    return_hosts: tuple[str, ...] = ()  # host names ReturnUrl may lead to besides portal_url's
+    cookie_name: str = ".ASPXAUTH"  # must equal SmarterTrack's <forms name>
+    cookie_domain: str = ""  # <forms domain>, e.g. "example.com"; empty: only the host that set it
+    cookie_path: str = "/"  # <forms path>
+    ticket_minutes: int = 30  # how long a ticket is valid, as <forms timeout> (ASP.NET's default: 30)
+    validation_key: str = field(default="", repr=False)  # <machineKey validationKey>, hex
+    decryption_key: str = field(default="", repr=False)  # <machineKey decryptionKey>, hex
+    validation: str = "HMACSHA256"  # <machineKey validation>: SHA1, HMACSHA256, HMACSHA384, HMACSHA512
+    decryption: str = "AES"  # <machineKey decryption>: AES or 3DES
+    compatibility_mode: str = "Framework20SP1"  # <machineKey compatibilityMode>; its schema default
+    ticket_username: str = "netbios"  # the name in the ticket: "netbios" (DOMAIN\user) or "upn" (user@suffix)
+    kerberos_keytab: str | None = None  # Negotiate (Kerberos) sign-in from domain PCs; None: no Kerberos
+    kerberos_principal: str | None = None  # HTTP/host@REALM in the keytab; None: any principal it holds
+    form: bool = True  # the username and password page for whoever has no Kerberos ticket
+    page_title: str = "Sign in to the helpdesk"  # the sign-in page's title and heading
+    logo_url: str | None = None  # an image shown above the form; None: no logo
+    accent_color: str = "#1f5fa8"  # the button and link colour (#rgb or #rrggbb)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Config:
     server: ServerSettings
@@ -204,3 +230,4 @@ class Config:
     policy: Policy = Policy()  # [policy] and the rule tables
     events: EventSettings | None = None  # None: the event provider is not enabled
     user_info: UserInfoSettings | None = None  # None: the user information provider is not enabled
+    sso: SsoSettings = SsoSettings()  # [sso]: signing people in for SmarterTrack (disabled by default)

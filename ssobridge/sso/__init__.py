@@ -1,0 +1,6 @@
+"""Single sign-on: ssobridge as the site that signs employees in and issues SmarterTrack's ASP.NET cookie.
+
+    cookie.py     the forms authentication cookie: MachineKey, Ticket, issue_cookie, read_cookie, CookieRefused
+    ticket.py     FormsAuthenticationTicket's binary layout (ASP.NET's FormsAuthenticationTicketSerializer)
+    commands.py   `ssobridge sso decode-cookie` and `ssobridge sso import-machinekey`
+"""
