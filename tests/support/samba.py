@@ -144,6 +144,7 @@ class SambaDomainController:
     def command(self) -> list[str]:
         options = {
             "interfaces": f"{self.host}/8",  # /32 matches no interface; /8 still binds only host
+            "server services": "ldap kdc",  # the KDC: port 88 (UDP and TCP) on host, for tests/support/kerberos.py
             "tls enabled": "yes",
             "tls certfile": self.pki.server.cert_file,
             "tls keyfile": self.pki.server.key_file,
