@@ -25,7 +25,7 @@ or pytest dies):
                       HTTP/sso.example.test@EXAMPLE.TEST (account sso-http) and its keytab (`keytab`,
                       `principal`), a krb5.conf (KRB5_CONFIG set for the session); kinit(user) -> ccache,
                       negotiate_header(ccache) -> "Negotiate ...", export_keytab(), reset_service_key().
-                      ~1.5 s on first use. See kerberos.py.
+                      samba_ad + kerberos: 4.6 s on first use. See kerberos.py.
   openldap            DirectoryFixture, kind "openldap": slapd with ppolicy, suffix dc=example,dc=org,
                       127.0.0.1 on free ports. ~0.1 s. Skipped when slapd is not installed.
   pki                 pki.Pki: our CA (`ca.cert_file` is every fixture's ca_file), the server key pair,
