@@ -26,6 +26,7 @@ from .providers.base import Variables
 from .policy import Explanation
 from .providers.login import LoginProvider, LoginTrace
 from .providers.requests import Lookup, RequestProvider
+from .sso.kerberos import KerberosAcceptor
 
 # The user_filter with a wildcard for the name: does it match anyone at all?
 WILDCARD = "*"
@@ -106,6 +107,13 @@ def check(config: Config, out: TextIO, force: bool = False) -> int:
     noted = f", {warnings} warning(s)" if warnings else ""
     say(("all checks passed" if not problems else f"{problems} problem(s) found") + noted)
     return 1 if problems else 0  # a warning (a certificate expiring soon) alone leaves it 0
+
+
+def kerberos_lines(keytab: str, principal: str | None) -> list[str]:
+    """`check`'s line for [sso] kerberos_keytab: does the KDC's ticket for the principal decrypt with it?"""
+    problem = KerberosAcceptor(keytab, principal).verify_keytab()
+    subject = f"kerberos: keytab {keytab}" + (f", principal {principal}" if principal else "")
+    return [f"{subject}: OK" if problem is None else f"{subject}: PROBLEM: {problem}"]
 
 
 FIX_SERVICE_ACCOUNT = ("fix bind_dn / bind_password (or the account in the directory), then run "

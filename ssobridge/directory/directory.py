@@ -285,6 +285,19 @@ class DirectorySet:
                 return directory, entry
         return None
 
+    def find_principal(self, principal: str) -> tuple[Directory, UserEntry] | None:
+        """The person a Kerberos principal names. user@REALM: the realm is a UPN suffix (AD's realm is its DNS
+        domain in upper case, the usual first upn_suffixes entry), the user_filter finds {user} = user and
+        {upn} = user@realm; an enterprise name upn@suffix@REALM is that UPN; DOMAIN\\user (SSPI) as typed.
+        None for a realm no directory claims, or nobody; no email fallback."""
+        rest, at, realm = principal.rpartition("@")
+        if at and "@" in rest:
+            principal = rest  # an enterprise principal: the part before the realm is a UPN
+        name = parse_login_name(principal)
+        directory = self.route(name) if name and (name.domain or name.suffix) else None
+        entry = directory.find_user(name) if directory else None
+        return (directory, entry) if entry is not None else None
+
     def certificate_expiries(self) -> dict[str, float]:
         """{"directory:<name>:<url>": notAfter (Unix time)} of each server's certificate, as seen when a TLS
         connection to it last opened (a server not connected to yet is absent)."""

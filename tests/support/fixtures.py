@@ -21,6 +21,11 @@ or pytest dies):
                       other.test, base DC=other,DC=test, ldaps://127.0.0.3:636. Its own Administrator
                       and service account (same names and passwords as in EXAMPLE, other DNs) and its
                       own people (below). 0.4-0.9 s, on first use (own provisioning cache entry; ~4 s without).
+  kerberos            kerberos.KerberosRealm: samba_ad's KDC (port 88 on its address), the service principal
+                      HTTP/sso.example.test@EXAMPLE.TEST (account sso-http) and its keytab (`keytab`,
+                      `principal`), a krb5.conf (KRB5_CONFIG set for the session); kinit(user) -> ccache,
+                      negotiate_header(ccache) -> "Negotiate ...", export_keytab(), reset_service_key().
+                      samba_ad + kerberos: 4.6 s on first use. See kerberos.py.
   openldap            DirectoryFixture, kind "openldap": slapd with ppolicy, suffix dc=example,dc=org,
                       127.0.0.1 on free ports. ~0.1 s. Skipped when slapd is not installed.
   pki                 pki.Pki: our CA (`ca.cert_file` is every fixture's ca_file), the server key pair,
@@ -102,12 +107,14 @@ ppolicy_response(result) -> {"warning": ..., "error": ...}, PPOLICY_REQUEST (the
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 
 import pytest
 
 from .directory import DirectoryFixture
+from .kerberos import KerberosRealm, set_up_realm
 from .network import TEST_NET, BlackHole, DeadPort
 from .pki import Pki, create_test_pki
 from .samba import start_other_domain, start_samba_ad, start_second_dc, why_samba_cannot_run
@@ -119,7 +126,7 @@ SECOND_DC_HOST = f"{TEST_NET}.4"
 
 __all__ = [
     "pki", "samba_ad", "samba_ad_second_dc", "samba_ad_other", "openldap", "dead_port", "dead_ldap_url",
-    "dead_ldaps_url", "black_hole", "blackhole_ldap_url", "blackhole_ldaps_url",
+    "dead_ldaps_url", "black_hole", "blackhole_ldap_url", "blackhole_ldaps_url", "kerberos",
 ]
 
 
@@ -165,6 +172,19 @@ def samba_ad_other(tmp_path_factory, pki) -> DirectoryFixture:
     yield fixture
     dc.stop()
     shutil.rmtree(directory / "dc", ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def kerberos(samba_ad, tmp_path_factory) -> KerberosRealm:
+    """samba_ad's KDC, the SPN HTTP/sso.example.test, its keytab, a krb5.conf (KRB5_CONFIG for the session)."""
+    realm = set_up_realm(samba_ad, samba_ad.control.dc.directory, tmp_path_factory.mktemp("kerberos"))
+    before = os.environ.get("KRB5_CONFIG")
+    os.environ["KRB5_CONFIG"] = str(realm.krb5_conf)
+    yield realm
+    if before is None:
+        os.environ.pop("KRB5_CONFIG", None)
+    else:
+        os.environ["KRB5_CONFIG"] = before
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,8 @@ How one runs (facts in shared/DIRECTORY-TESTING.md):
   copied per session (~0.1 s) with the paths in smb.conf rewritten. The recipe includes realm, NetBIOS
   name and address, so each domain has its own cache entry (EXAMPLE.TEST and OTHER.TEST: ~33 MB each).
 - Started as `samba -i -M single` with stdin a pipe: closing it (or pytest dying) stops the DC;
-  --maximum-runtime is the safety net. Only the LDAP service runs, bound to one loopback address.
+  --maximum-runtime is the safety net. Only LDAP and the KDC (port 88, see kerberos.py) run, bound to one
+  loopback address.
   Samba has no port setting: always 389 (LDAP) and 636 (LDAPS), so each DC needs its own 127.0.0.x.
 - LDAPS with our test CA's server certificate. "ldap server require strong auth" stays at its default:
   a simple bind on 389 is refused (result 8), as on a hardened Windows DC.
@@ -144,6 +145,7 @@ class SambaDomainController:
     def command(self) -> list[str]:
         options = {
             "interfaces": f"{self.host}/8",  # /32 matches no interface; /8 still binds only host
+            "server services": "ldap kdc",  # the KDC: port 88 (UDP and TCP) on host, for tests/support/kerberos.py
             "tls enabled": "yes",
             "tls certfile": self.pki.server.cert_file,
             "tls keyfile": self.pki.server.key_file,
