@@ -50,6 +50,10 @@ def check(config: Config, out: TextIO, force: bool = False) -> int:
         line = server_certificate_line(config.server.tls_cert, now)
         problems, warnings = int(line.startswith("PROBLEM")), int(line.startswith("WARNING"))
         say(line)
+    if config.sso.enabled and config.sso.kerberos_keytab:
+        for line in kerberos_lines(config.sso.kerberos_keytab, config.sso.kerberos_principal):
+            problems += "PROBLEM" in line
+            say(line)
     if config.policy.enabled:
         say(f"rules: {len(config.policy.departments)} department(s), {len(config.policy.fields)} field rule(s), "
             f"{len(config.policy.ticket_rules)} ticket rule(s), {len(config.policy.chat_rules)} chat rule(s)")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from ldap3.utils.dn import parse_dn
 from ssobridge.diagnose import kerberos_lines
 from ssobridge.directory import Directory, DirectorySet
 from ssobridge.sso.kerberos import KerberosAcceptor, KerberosResult
+from tests.support.services import ad_config
 from tests.test_directory_layer import settings_for
 
 
@@ -136,3 +139,27 @@ def test_a_keytab_exported_before_a_password_reset_fails_in_words(kerberos, samb
     finally:
         kerberos.export_keytab(Path(kerberos.keytab))
     assert KerberosAcceptor(kerberos.keytab, kerberos.principal).verify_keytab() is None
+
+
+def test_check_reports_the_keytab_of_the_sso_section(kerberos, samba_ad, tmp_path):
+    """`ssobridge check` runs the keytab test when [sso] has a kerberos_keytab, and counts a bad one."""
+    def check(keytab: str) -> subprocess.CompletedProcess:
+        config = tmp_path / "ssobridge.toml"
+        config.write_text(
+            f'[server]\ndata_dir = "{tmp_path}"\n[smartertrack]\nweb_service_password = "x"\n'
+            + ad_config(samba_ad)
+            + f'[sso]\nenabled = true\nportal_url = "https://helpdesk.example.test/"\n'
+              f'validation_key = "{"ab" * 32}"\ndecryption_key = "{"cd" * 32}"\n'
+              f'kerberos_keytab = "{keytab}"\nkerberos_principal = "{kerberos.principal}"\n')
+        return subprocess.run([sys.executable, "-m", "ssobridge", "check", "--config", str(config)],
+                              capture_output=True, text=True, timeout=120)
+
+    good = check(kerberos.keytab)
+    assert f"kerberos: keytab {kerberos.keytab}, principal {kerberos.principal}: OK" in good.stdout.splitlines()
+    assert good.returncode == 0, good.stdout + good.stderr
+    other = kerberos.export_keytab(tmp_path / "svc.keytab", "svc-ssobridge@EXAMPLE.TEST")
+    bad = check(str(other))
+    assert f"kerberos: keytab {other}, principal {kerberos.principal}: PROBLEM: the KDC gave no ticket to " \
+           f"{kerberos.principal} with the keytab's key: Keytab contains no suitable keys for " \
+           f"{kerberos.principal}" in bad.stdout.splitlines()
+    assert bad.returncode == 1
