@@ -118,8 +118,8 @@ def test_metrics_token_is_required_when_set(openldap, tmp_path):
 def test_metrics_off_answers_404(openldap, tmp_path):
     service = start_service(tmp_path, openldap_config(openldap), server="metrics = false\n")
     try:
-        assert get(service, "/metrics") == (404, get(service, "/metrics")[1],
-                                            "Metrics are off in this service ([server] metrics = false).\n")
+        status, _, text = get(service, "/metrics")
+        assert (status, text) == (404, "Metrics are off in this service ([server] metrics = false).\n")
     finally:
         service.stop()
     assert not (tmp_path / "metrics").exists()

@@ -228,12 +228,15 @@ class Directory:
     def check_service(self) -> None:
         """For readiness: DirectoryUnavailable unless a server answers the service account. What is known
         decides without the network (a refusal the guard recorded, every server marked down); otherwise
-        one BASE search of base_dn, on a pooled connection when there is one."""
-        if (refusal := self.connector.guard.refusal()) is not None:
-            raise ServiceAccountRefused(refusal.describe())
-        if self.connector.servers.all_down():
-            raise DirectoryUnavailable(self.connector.servers.describe_down())
-        self._search(self.settings.base_dn, BASE, "(objectClass=*)", ["1.1"])
+        one BASE search of base_dn, on a pooled connection when there is one. A refusal is said briefly."""
+        try:
+            if self.connector.guard.refusal() is None and self.connector.servers.all_down():
+                raise DirectoryUnavailable(self.connector.servers.describe_down())
+            self._search(self.settings.base_dn, BASE, "(objectClass=*)", ["1.1"])
+        except ServiceAccountRefused as e:
+            refusal = self.connector.guard.refusal()
+            raise ServiceAccountRefused(f"{refusal.words} ({refusal.code}), refused by {refusal.server}"
+                                        if refusal else str(e)) from None
 
     def close(self) -> None:
         self._service.close()
