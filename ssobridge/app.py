@@ -8,12 +8,15 @@ import sys
 import threading
 from dataclasses import dataclass
 
+from .certificates import certificate_expiries
 from .config import Config
 from .directory import DirectorySet
 from .events.delivery import Forwarder
 from .events.leader import LeaderLock
 from .events.store import EventStore
+from .health import Readiness, healthz
 from .lockout import Shield, Store
+from .metrics import MetricsPage, StateCollector, metrics_off
 from .providers import Bridge
 from .providers.events import EventProvider
 from .providers.userinfo import CARD_ATTRIBUTES
@@ -53,9 +56,29 @@ def build(config: Config, directories: DirectorySet | None = None) -> Runtime:
                               config.events.retry_initial_seconds, config.events.retry_max_seconds,
                               LeaderLock(config.events.database))
         events = EventProvider(store, config.events.sinks, forwarder.notify)
-    bridge = Bridge(config, directories, events, shield(config))
-    endpoint = Endpoint(bridge, config.server.public_url, config.server.max_body_bytes, config.server.max_variables)
+    lockouts = shield(config)
+    bridge = Bridge(config, directories, events, lockouts)
+    endpoint = Endpoint(bridge, config.server.public_url, config.server.max_body_bytes, config.server.max_variables,
+                        operations_routes(config, directories, lockouts, store))
     return Runtime(endpoint, directories, forwarder, store)
+
+
+def operations_routes(config: Config, directories: DirectorySet, lockouts: Shield | None,
+                      store: EventStore | None) -> dict:
+    """GET /healthz, /readyz and /metrics (see health.py and metrics.py)."""
+    routes = {"/healthz": healthz, "/readyz": Readiness(directories), "/metrics": metrics_off}
+    if config.server.metrics:
+        sinks = [sink.name for sink in config.events.sinks] if config.events else []
+
+        def outbox() -> dict[str, tuple[int, int]]:
+            counts = store.stats().sinks
+            return {sink: (counts.get(sink, (0, 0, 0))[0], counts.get(sink, (0, 0, 0))[2]) for sink in sinks}
+
+        state = StateCollector(soft_locked=(lambda: len(lockouts.lockouts())) if lockouts else None,
+                               outbox=outbox if store else None,
+                               certificates=lambda: certificate_expiries(directories, config.server.tls_cert))
+        routes["/metrics"] = MetricsPage(state, config.server.metrics_token)
+    return routes
 
 
 def shield(config: Config) -> Shield | None:

@@ -118,13 +118,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def healthcheck(config: Config) -> int:
-    """GET ?wsdl on the listen address: the process is up and the endpoint answers."""
+    """GET /healthz on the listen address: the process is up and serves (liveness; /readyz is for a load
+    balancer and needs the directories)."""
     settings = config.server
     host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(settings.host, settings.host)
     scheme = "https" if settings.tls_cert else "http"
     # Liveness of our own process on this machine: the certificate is for public_url's name, not this one.
     context = ssl._create_unverified_context() if scheme == "https" else None
-    url = f"{scheme}://{'[' + host + ']' if ':' in host else host}:{settings.port}/?wsdl"
+    url = f"{scheme}://{'[' + host + ']' if ':' in host else host}:{settings.port}/healthz"
     try:
         with urllib.request.urlopen(url, timeout=5, context=context) as response:
             return 0 if response.status == 200 else 1

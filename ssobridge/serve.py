@@ -23,6 +23,7 @@ import threading
 import time
 from pathlib import Path
 
+from . import metrics
 from .app import build, configure_logging, logging_config
 from .config import Config
 from .events.store import EventStore
@@ -69,6 +70,12 @@ def run_server(config: Config, worker: dict, banner: str | None = None) -> int:
         log.warning("event=plaintext_http listen=%s:%s note=%r", settings.host, settings.port,
                     "passwords from SmarterTrack cross the network unencrypted unless a TLS proxy is in front")
     os.environ[WORKER_ENV] = json.dumps({**worker, "banner": banner})
+    if settings.metrics and settings.data_dir:  # the demo (no data_dir) serves one worker: its own counts
+        try:
+            metrics.prepare_directory(settings.data_dir)
+        except OSError as e:
+            print(f"ssobridge: [server] data_dir: cannot prepare its metrics folder: {e}", file=sys.stderr)
+            return 2
     workers = settings.workers
     if sys.platform == "win32" and workers > 1:  # granian itself falls back to one worker there
         log.info("event=one_worker workers=%d note=%r", workers, "granian serves one worker process on Windows")
@@ -102,6 +109,7 @@ def worker_app():
         from .config import load
         config, directories = load(worker["config"]), None
     configure_logging(config.log_level)
+    metrics.use_directory()
     threading.Thread(target=_exit_with_parent, name="parent-watch", daemon=True).start()
     runtime = build(config, directories)
     settings = config.server

@@ -45,6 +45,7 @@ def server_table(t: Table, folder: Path) -> ServerSettings:
         tls_cert=tls_cert, tls_key=tls_key, allow_plaintext_http=allow_plaintext_http,
         # SSOBRIDGE_DATA_DIR: the Docker image's /var/lib/ssobridge, where the config folder is read-only.
         data_dir=str(folder / (t.text("data_dir") or os.environ.get("SSOBRIDGE_DATA_DIR") or "")),
+        metrics=t.get("metrics", bool), metrics_token=t.text("metrics_token"),
     )
     t.reject_unknown()
     return settings

@@ -89,6 +89,8 @@ class ServerSettings:
     # State shared by every worker and command (lockout shield, guards, the events outbox by default);
     # left out: $SSOBRIDGE_DATA_DIR, else the config file's folder.
     data_dir: str = ""
+    metrics: bool = True  # GET /metrics (Prometheus text format) on the listen address
+    metrics_token: str | None = field(default=None, repr=False)  # then /metrics wants "Authorization: Bearer <it>"
 
     @property
     def is_loopback(self) -> bool:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from ldap3 import NONE, SIMPLE, SYNC, Connection, Server, Tls
 from ldap3.core.exceptions import LDAPException
 
+from .. import metrics
 from ..config import DirectorySettings
 from .guard import ServiceGuard
 from .servers import Servers, ServerState
@@ -107,7 +108,8 @@ class Connector:
         try:
             # A new ldap3 Server each time: it would otherwise remember a failed address on its own
             # and refuse it for a while after the server is back ("invalid server address").
-            connection = self._open_on(_ldap3_server(state.url, self.settings), state.url, bind_as_service)
+            with metrics.directory_timer(self.settings.name, "connect"):
+                connection = self._open_on(_ldap3_server(state.url, self.settings), state.url, bind_as_service)
         except ServiceAccountRefused as e:
             self.servers.answered(state, claimed)  # it answered: the refusal is the guard's business
             raise ServiceAccountRefused(f"{state.url}: {e}", e.result) from None
@@ -161,7 +163,8 @@ class Connector:
             if (refusal := guard.refusal()) is not None:
                 raise ServiceAccountRefused(refusal.describe())
             try:
-                bind_service_account(connection, self.settings, guard.bind_controls())
+                with metrics.directory_timer(self.settings.name, "service_bind"):
+                    bind_service_account(connection, self.settings, guard.bind_controls())
             except ServiceAccountRefused as e:
                 refusal = guard.refused(url, e.result, describe_result(e.result))
                 raise ServiceAccountRefused(refusal.describe(), e.result) from None

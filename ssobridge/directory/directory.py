@@ -23,10 +23,11 @@ from typing import Callable, Iterable
 from cachetools import TTLCache
 from ldap3 import BASE, SUBTREE, Connection
 
+from .. import metrics
 from ..config import DirectorySettings
 from .activedirectory import ActiveDirectory
-from .connections import (ConnectionPool, Connector, DirectoryUnavailable, connection_url, describe_result,
-                          url_of_host)
+from .connections import (ConnectionPool, Connector, DirectoryUnavailable, ServiceAccountRefused, connection_url,
+                          describe_result, url_of_host)
 from .entries import UserEntry
 from .flavour import AccountState, Flavour, LockoutPolicy
 from .guard import ServiceGuard
@@ -147,7 +148,8 @@ class Directory:
             connection.bind(read_server_info=False, controls=controls)
             return connection.result or {}
 
-        result = self._binds.run(bind, retry=False, server=entry.server or None)
+        with metrics.directory_timer(self.name, "bind"):
+            result = self._binds.run(bind, retry=False, server=entry.server or None)
         state = self.flavour.bind_state(result, entry)
         if state is None:
             raise DirectoryUnavailable(f"unexpected bind result {describe_result(result)}")
@@ -170,6 +172,7 @@ class Directory:
         key = entry.dn.lower()
         with self._lock:
             cached = self._memberships.get(key)
+        metrics.cache("memberships", cached is not None)
         if cached is not None:
             return cached
         groups = self.flavour.groups(entry)
@@ -193,6 +196,7 @@ class Directory:
         key = dn.lower()
         with self._lock:
             cached = self._display_names.get(key)
+        metrics.cache("display_names", cached is not None)
         if cached is not None:
             return cached
         found = self._search(dn, BASE, "(objectClass=*)", ["displayName", "cn"])
@@ -218,7 +222,21 @@ class Directory:
                               time_limit=math.ceil(self.settings.timeout))
             return _entries(connection)
 
-        return self._service.run(search, retry=True)
+        with metrics.directory_timer(self.name, "search"):
+            return self._service.run(search, retry=True)
+
+    def check_service(self) -> None:
+        """For readiness: DirectoryUnavailable unless a server answers the service account. What is known
+        decides without the network (a refusal the guard recorded, every server marked down); otherwise
+        one BASE search of base_dn, on a pooled connection when there is one. A refusal is said briefly."""
+        try:
+            if self.connector.guard.refusal() is None and self.connector.servers.all_down():
+                raise DirectoryUnavailable(self.connector.servers.describe_down())
+            self._search(self.settings.base_dn, BASE, "(objectClass=*)", ["1.1"])
+        except ServiceAccountRefused as e:
+            refusal = self.connector.guard.refusal()
+            raise ServiceAccountRefused(f"{refusal.words} ({refusal.code}), refused by {refusal.server}"
+                                        if refusal else str(e)) from None
 
     def close(self) -> None:
         self._service.close()

@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 
 from ldap3 import Connection
 
+from .. import metrics
+
 log = logging.getLogger("ssobridge.directory")
 
 FAST_FAILURE_SECONDS = 0.05  # a failure this quick costs no wait to repeat (a refusal, a bad certificate)
@@ -114,6 +116,7 @@ class Servers:
             if claimed:
                 state.probing = False
             self._changed.notify_all()
+        metrics.server_up(self.name, state.url, True)
         if was_down:
             log.info("event=directory_server_back directory=%s server=%s", self.name, state.url)
         return was_down
@@ -129,6 +132,7 @@ class Servers:
             if newly:
                 self.failovers += 1
             self._changed.notify_all()
+        metrics.server_up(self.name, state.url, False)
         if newly:
             log.warning("event=directory_server_down directory=%s server=%s error=%r retry_in=%ss",
                         self.name, state.url, error, self._retry_down_after)
@@ -141,6 +145,12 @@ class Servers:
         with self._changed:
             state.probing = False
             self._changed.notify_all()
+
+    def all_down(self) -> bool:
+        """Every server is marked down now (for readiness: known without the network)."""
+        now = time.monotonic()
+        with self._changed:
+            return all(s.down_until > now for s in self.order)
 
     def describe_down(self) -> str:
         now = time.monotonic()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 from typing import Callable
 
+from .. import metrics
 from ..config import Config
 from ..directory import DirectorySet
 from ..lockout import Shield
@@ -47,6 +48,9 @@ class Bridge:
                 self._handlers[name] = getattr(providers[module], method)
 
     def call(self, operation: str, pairs: list[tuple[str, str]]) -> ProviderResult:
+        return metrics.timed_request(operation, lambda: self._decide(operation, pairs), lambda result: result.success)
+
+    def _decide(self, operation: str, pairs: list[tuple[str, str]]) -> ProviderResult:
         variables = Variables.from_pairs(pairs)
         if not self._authorised(operation, variables):
             return refused(PERMISSION_DENIED)

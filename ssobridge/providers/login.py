@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Mapping
 
+from .. import metrics
 from ..config import LoginSettings
 from ..directory import (AccountState, AmbiguousUser, Directory, DirectorySet, DirectoryUnavailable, LoginName,
                          ServiceAccountRefused, UserEntry, parse_login_name)
@@ -143,6 +144,7 @@ class LoginProvider:
             with self.shield.attempt(account, password) as attempt:
                 if attempt.refused:
                     trace.reason = attempt.verdict.value
+                    metrics.LOCKOUT_REFUSALS.labels(attempt.verdict.name.lower().removeprefix("refuse_")).inc()
                     # Locked in the directory itself: say so, as a bind would have (AD 775, ppolicy accountLocked).
                     locked = attempt.message_key == LOCKOUT and entry and directory.account_state(entry) is LOCKED
                     return self._finish(trace, MESSAGE_KEYS[LOCKED] if locked else attempt.message_key)
@@ -161,6 +163,7 @@ class LoginProvider:
         if state is not AccountState.OK:
             trace.reason = state.name.lower()
             return self._finish(trace, MESSAGE_KEYS[state])
+        metrics.login(trace.operation, "ok", MESSAGE_KEYS[AccountState.OK])
         log.info("event=login operation=%s outcome=OK user=%r directory=%s server=%s dn=%r ms=%d",
                  trace.operation, trace.username, directory.name, entry.server, entry.dn,
                  (time.monotonic() - started) * 1000)
@@ -175,6 +178,7 @@ class LoginProvider:
                     "event=%s operation=%s directory=%s error=%r",
                     "directory_unavailable" if message_key == UNAVAILABLE else "ambiguous_user",
                     trace.operation, trace.directory.name if trace.directory else None, trace.error)
+        metrics.login(trace.operation, "fail", message_key)
         log.info("event=login operation=%s outcome=FAIL reason=%r user=%r directory=%s server=%s dn=%r",
                  trace.operation, trace.reason, trace.username, trace.directory.name if trace.directory else None,
                  trace.entry.server if trace.entry else None, trace.entry.dn if trace.entry else None)

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from cachetools import TTLCache
 
+from .. import metrics
 from ..config import UserInfoSettings
 from ..directory import AccountState, AmbiguousUser, Directory, DirectorySet, DirectoryUnavailable, UserEntry
 from .base import ProviderResult, Variables
@@ -129,7 +130,9 @@ class UserInfoProvider:
         now = time.monotonic()
         with self._lock:
             cached = self._cache.get(key)
-        if cached and now - cached.at < self.settings.cache_seconds:
+        fresh = cached is not None and now - cached.at < self.settings.cache_seconds
+        metrics.cache("user_card", fresh)
+        if fresh:
             return self._answer(cached.html)
         future, reason = self._lookup(key, username, email), "too many lookups waiting"
         if future is not None:

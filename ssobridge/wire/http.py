@@ -14,11 +14,12 @@ import logging
 import re
 from html import escape
 from importlib import resources
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 from lxml import etree
 from spyne.server.wsgi import WsgiApplication
 
+from .. import metrics
 from ..operations import OPERATIONS
 from .soap import NS, make_applications
 
@@ -43,13 +44,16 @@ def load_wsdl(public_url: str) -> bytes:
 class Endpoint:
     """The WSGI application SmarterTrack talks to."""
 
-    def __init__(self, bridge, public_url: str, max_body_bytes: int, max_variables: int):
+    def __init__(self, bridge, public_url: str, max_body_bytes: int, max_variables: int,
+                 routes: Mapping[str, Callable] | None = None):
+        """`routes`: path -> WSGI application answering GET and HEAD there (/metrics, /healthz, /readyz)."""
         soap11, soap12 = make_applications(bridge, max_variables)
         self._soap11 = WsgiApplication(soap11)
         self._soap12 = WsgiApplication(soap12)
         self._wsdl = load_wsdl(public_url)
         self._max_body = max_body_bytes
         self._max_variables = max_variables
+        self._routes = dict(routes or {})
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -81,6 +85,8 @@ class Endpoint:
         return (self._soap12 if soap12 else self._soap11)(environ, start_response)
 
     def _get(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        if (route := self._routes.get(environ.get("PATH_INFO", ""))) is not None:
+            return route(environ, start_response)
         if environ.get("QUERY_STRING", "").lower().split("&")[0] in ("wsdl", "wsdl="):
             start_response("200 OK", [("Content-Type", "text/xml; charset=utf-8"),
                                       ("Content-Length", str(len(self._wsdl)))])
@@ -190,6 +196,7 @@ def _fault(start_response: StartResponse, status: str, text: str, soap12: bool) 
 
 def refusal(status: str, text: str, soap12: bool) -> tuple[int, list[tuple[str, str]], bytes]:
     """A SOAP fault envelope of the caller's SOAP version, with a plain message: (status, headers, body)."""
+    metrics.REJECTED.labels(status[:3]).inc()
     message = escape(text, quote=False)
     if soap12:
         body = (f'<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="{SOAP12_ENVELOPE}"><soap:Body>'
