@@ -44,6 +44,7 @@ DEFAULT_MESSAGES = MappingProxyType({
 })
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
 
 SINK_TYPES = ("jsonl", "webhook", "syslog")
 SYSLOG_FACILITIES = {"user": 1, "daemon": 3, "auth": 4, "local0": 16, "local1": 17, "local2": 18, "local3": 19,
@@ -89,6 +90,7 @@ class ServerSettings:
     # State shared by every worker and command (lockout shield, guards, the events outbox by default);
     # left out: $SSOBRIDGE_DATA_DIR, else the config file's folder.
     data_dir: str = ""
+    log_format: str = "text"  # "text": one event=name key=value line; "json": one JSON object a line
 
     @property
     def is_loopback(self) -> bool:
@@ -204,3 +206,4 @@ class Config:
     policy: Policy = Policy()  # [policy] and the rule tables
     events: EventSettings | None = None  # None: the event provider is not enabled
     user_info: UserInfoSettings | None = None  # None: the user information provider is not enabled
+    audit_file: str | None = None  # [audit] file: one JSON line per login and policy decision; None: none
