@@ -303,6 +303,9 @@ def signal_reload(config: Config) -> tuple[int, str]:
         except (OSError, ValueError):
             return 1, (f"no running serve found: {pid_file} is missing or unreadable (serve writes it there, "
                        "in [server] data_dir, while it runs)")
+        command_line = Path(f"/proc/{pid}/cmdline")  # Linux: a stale file's pid may now be another program's
+        if command_line.exists() and b"ssobridge" not in command_line.read_bytes():
+            return 1, f"no running serve found: {pid_file} names process {pid}, which is not ssobridge"
         try:
             os.kill(pid, signal.SIGHUP)
         except ProcessLookupError:

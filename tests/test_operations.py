@@ -185,3 +185,30 @@ def test_a_second_sigterm_stops_within_five_seconds_and_a_request_in_flight_fini
     assert 'event=worker_killed worker=1 note="still busy when the stop\'s time was up"' in service.log()
     assert not pid_file.exists()
     assert service.process.returncode == 0 or os.name == "nt"
+
+
+def test_reload_without_a_running_serve_names_the_pid_file_and_signals_nobody(tmp_path):
+    import subprocess
+    import sys
+    config = tmp_path / "ssobridge.toml"
+    config.write_text('[smartertrack]\nweb_service_password = "x"\n')
+    sleeper = subprocess.Popen(["sleep", "30"])  # a stale pid file whose pid is now another program's
+    pid_file = tmp_path / "ssobridge.pid"
+    try:
+        answers = []
+        for pid in (sleeper.pid, None):
+            if pid is None:
+                pid_file.unlink()
+            else:
+                pid_file.write_text(f"{pid}\n")
+            answers.append(subprocess.run([sys.executable, "-m", "ssobridge", "reload", "--config", str(config)],
+                                          capture_output=True, text=True, timeout=60))
+        assert sleeper.poll() is None  # not signalled
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert [(a.returncode, a.stdout, a.stderr) for a in answers] == [
+        (1, "", f"ssobridge: no running serve found: {pid_file} names process {sleeper.pid}, which is not "
+                "ssobridge\n"),
+        (1, "", f"ssobridge: no running serve found: {pid_file} is missing or unreadable (serve writes it there, "
+                "in [server] data_dir, while it runs)\n")]
