@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.config
+import re
 import sys
 import threading
 from dataclasses import dataclass
 
 from .certificates import certificate_expiries
+from .audit import LOGGER as AUDIT_LOGGER
+from .audit import AuditFile, iso_time
 from .config import Config
 from .directory import DirectorySet
 from .events.delivery import Forwarder
@@ -91,25 +95,89 @@ def shield(config: Config) -> Shield | None:
 VALUE_LIMIT = 256  # characters of one value from a request (a username, an event name) in a log line
 
 
-def logging_config(level: str) -> dict:
+def logging_config(level: str, log_format: str = "text", audit_file: str | None = None) -> dict:
     """One line per event on stderr, every value escaped and cut (RequestValues), for our loggers and
-    granian's alike (spyne's own logging is silenced by the wire layer). A dictConfig: granian applies it
-    in each worker process too."""
+    granian's alike (spyne's own logging is silenced by the wire layer); log_format "json" writes each as
+    one JSON object (JsonLines). The audit logger writes only to audit_file, when there is one. A
+    dictConfig: granian applies it in each worker process too."""
+    audit = {"level": "INFO", "handlers": ["audit"], "propagate": False} if audit_file else \
+        {"level": "CRITICAL", "handlers": [], "propagate": False}
     return {
         "version": 1, "disable_existing_loggers": False,
         "filters": {"request_values": {"()": RequestValues}},
-        "formatters": {"line": {"format": "%(asctime)s %(process)d %(levelname)s %(name)s %(message)s"}},
+        "formatters": {"text": {"format": "%(asctime)s %(process)d %(levelname)s %(name)s %(message)s"},
+                       "json": {"()": JsonLines}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
-                                "formatter": "line", "filters": ["request_values"]}},
+                                "formatter": log_format, "filters": ["request_values"]},
+                     **({"audit": {"()": AuditFile, "path": audit_file}} if audit_file else {})},
         "root": {"level": level, "handlers": ["stderr"]},
         "loggers": {"_granian": {"level": level, "handlers": [], "propagate": True},
-                    "granian.access": {"level": "CRITICAL", "handlers": [], "propagate": False}},
+                    "granian.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
+                    AUDIT_LOGGER: audit},
     }
 
 
-def configure_logging(level: str) -> None:
-    logging.config.dictConfig(logging_config(level))
+def config_logging(config: Config) -> dict:
+    """logging_config of a Config: its [logging] level, [server] log_format and [audit] file."""
+    return logging_config(config.log_level, config.server.log_format, config.audit_file)
+
+
+def configure_logging(level: str, log_format: str = "text", audit_file: str | None = None) -> None:
+    logging.config.dictConfig(logging_config(level, log_format, audit_file))
     install_last_resort_hooks()
+
+
+class JsonLines(logging.Formatter):
+    """log_format = "json": {"time", "level", "logger", "process", "event", then the line's key=value fields}.
+    Our lines are "event=name key=%r ..." templates: each key is paired with its argument, kept as a number
+    or a string cut like RequestValues cuts it (JSON escapes the rest); any other line (granian's) is
+    {"message": ...}."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {"time": iso_time(record.created), "level": record.levelname, "logger": record.name,
+                "process": record.process}
+        fields = _fields(record.msg, record.args) if isinstance(record.msg, str) else None
+        if fields is None:
+            line["message"] = record.getMessage()
+        else:
+            line.update(fields)
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+_SPECIFIER = re.compile(r"%[-#0 +]*\d*(?:\.\d+)?[a-z%]")
+_FIELD = re.compile(r"(\w+)=(%[-#0 +]*\d*(?:\.\d+)?[a-z]|[^\s%]+)")
+
+
+def _fields(template: str, args) -> dict | None:
+    """The key=value fields of an "event=..." template with its arguments; None when it is not one."""
+    if not template.startswith("event=") or isinstance(args, dict):
+        return None
+    args = args or ()
+    positions = [m.start() for m in _SPECIFIER.finditer(template) if m.group() != "%%"]
+    if len(positions) != len(args):
+        return None
+    fields: dict = {}
+    for match in _FIELD.finditer(template):
+        key, token = match.groups()
+        if match.start(2) in positions:
+            value = args[positions.index(match.start(2))]
+            value = value.value if isinstance(value, _Escaped) else value
+            fields[key] = int(value) if token.endswith("d") and isinstance(value, float) else _json_value(value)
+        else:
+            fields[key] = token
+    rest = _FIELD.sub("", template).strip(" :")
+    if rest:  # words around the fields ("...: treated as not in the directory"): the line as text too
+        fields["message"] = template % tuple(args) if args else template
+    return fields
+
+
+def _json_value(value):
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    text = value if isinstance(value, str) else str(value)
+    return text[:VALUE_LIMIT] + (f"...({len(text)} characters)" if len(text) > VALUE_LIMIT else "")
 
 
 class RequestValues(logging.Filter):

@@ -1,4 +1,4 @@
-"""Command line: serve, check, test-login, explain, events, lockouts, unlock, sso, healthcheck, demo."""
+"""Command line: serve, reload, check, test-login, explain, events, lockouts, unlock, sso, healthcheck, demo."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import urllib.request
 from . import version
 from .app import configure_logging
 from .config import Config, ConfigError, load
-from .serve import run_server
+from .serve import run_server, signal_reload
 
 DEFAULT_CONFIG = "ssobridge.toml"
 
@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
         return command
 
     with_config("serve", "serve the SmarterTrack external provider endpoint")
+    with_config("reload", "validate the config and have the running serve take it (SIGHUP through the pid file "
+                          "in data_dir), without dropping a request; a broken config is refused")
     check = with_config("check", "validate the config and reach every directory server (TLS, service account, "
                                  "base DN, user_filter)")
     check.add_argument("--force", action="store_true",
@@ -89,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.command == "sso":
         from .sso.commands import decode_cookie_command
         return decode_cookie_command(config, arguments.value, sys.stdout)
+    if arguments.command == "reload":
+        code, text = signal_reload(config)
+        print(f"ssobridge: {text}", file=sys.stdout if code == 0 else sys.stderr)
+        return code
     if arguments.command == "healthcheck":
         return healthcheck(config)
     if arguments.command == "events":

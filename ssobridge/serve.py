@@ -7,6 +7,13 @@ with Windows' spawn too): the parent process only checks the config, opens the l
 passes what the workers need in environment variables. Nothing is shared in memory between them: what
 must be shared or done once goes through data_dir (the lockout shield, the service account guard) or the
 event outbox (events/leader.py: one worker delivers).
+
+Operations (docs/operations.md): the parent writes its pid to data_dir/ssobridge.pid while it serves. SIGHUP
+(`ssobridge reload`) reads the config again in the parent: a valid one is taken by a rolling restart of
+the workers (granian starts a new worker, then stops an old one gracefully, so no request is dropped); an
+invalid one is refused with every problem logged, and the running workers go on with the old one. The first
+SIGTERM or Ctrl+C stops gracefully (requests in flight finish, for up to STOP_GRACE_SECONDS); a second one
+during that stop cuts it to FORCED_STOP_SECONDS.
 """
 
 from __future__ import annotations
@@ -24,8 +31,8 @@ import time
 from pathlib import Path
 
 from . import metrics
-from .app import build, configure_logging, logging_config
-from .config import Config
+from .app import build, config_logging, configure_logging
+from .config import Config, ConfigError, load
 from .events.store import EventStore
 
 log = logging.getLogger("ssobridge")
@@ -34,6 +41,11 @@ WORKER_ENV = "SSOBRIDGE_WORKER"  # JSON: {"config": path} or {"demo": listen, "p
 PARENT_CHECK_SECONDS = 1.0
 STOP_GRACE_SECONDS = 20  # after the graceful stop was asked for, the worker ends regardless
 HEADER_SHARE = 1 / 3  # of request_timeout for the headers (granian's timer); the rest is the body's
+FORCED_STOP_SECONDS = 4.0  # after a second SIGTERM or Ctrl+C, workers still running are killed this soon
+PID_FILE = "ssobridge.pid"  # in data_dir, while serve runs: `ssobridge reload` signals it
+# Changed in a reloaded config, these take effect only at the next start (the parent holds them).
+RESTART_KEYS = {"listen": ("host", "port"), "workers": ("workers",), "tls_cert": ("tls_cert",),
+                "tls_key": ("tls_key",), "request_timeout": ("request_timeout",)}
 
 
 def run_server(config: Config, worker: dict, banner: str | None = None) -> int:
@@ -42,7 +54,7 @@ def run_server(config: Config, worker: dict, banner: str | None = None) -> int:
     from granian.http import HTTP1Settings
     from granian.server import Server
 
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, config.server.log_format, config.audit_file)
     settings = config.server
     problem = _check_event_database(config)
     if problem:
@@ -80,12 +92,19 @@ def run_server(config: Config, worker: dict, banner: str | None = None) -> int:
     if sys.platform == "win32" and workers > 1:  # granian itself falls back to one worker there
         log.info("event=one_worker workers=%d note=%r", workers, "granian serves one worker process on Windows")
         workers = 1
-    server = Server(
+    server = _bridge_server(Server)(
         "ssobridge.serve:worker_app", address=settings.host, port=settings.port, interface=Interfaces.RSGI,
         factory=True, workers=workers, respawn_failed_workers=True, http="1", websockets=False,
         http1_settings=HTTP1Settings(header_read_timeout=int(settings.request_timeout * HEADER_SHARE * 1000)),
-        log_level=config.log_level.lower(), log_dictconfig=logging_config(config.log_level), **tls)
-
+        log_level=config.log_level.lower(), log_dictconfig=config_logging(config), **tls)
+    server.running = config
+    server.config_path = worker.get("config")
+    pid_file = Path(settings.data_dir or ".") / PID_FILE
+    try:
+        write_pid_file(pid_file)
+    except OSError as e:
+        log.warning("event=pid_file_unwritable file=%s error=%r note=%r", pid_file, e.strerror,
+                    "`ssobridge reload` cannot find this process; SIGHUP still reloads")
     try:
         server.serve()
     except OSError as e:
@@ -93,8 +112,93 @@ def run_server(config: Config, worker: dict, banner: str | None = None) -> int:
         return 1
     except SystemExit as e:  # granian exits 1 when a worker died; the worker logged why
         return e.code if isinstance(e.code, int) else 1
+    finally:
+        remove_pid_file(pid_file)
     log.info("event=stopped")
     return 0
+
+
+def _bridge_server(granian_server: type) -> type:
+    """granian's Server with ssobridge's reload (the config checked first) and stop (bounded)."""
+
+    class BridgeServer(granian_server):
+        running: Config  # the config the workers serve
+        config_path: str | None  # None: the demo, which has no file to read again
+        stop_deadline = float("inf")
+
+        def _reload(self, spawn_target, target_loader):
+            self.reload_signal = False
+            self.main_loop_interrupt.clear()
+            if self.config_path is not None:
+                config = checked_reload(self.config_path, self.running)
+                if config is None:
+                    return None
+                self.running = config
+                self.log_level = type(self.log_level)(config.log_level.lower())
+                self.log_config = config_logging(config)
+                configure_logging(config.log_level, config.server.log_format, config.audit_file)
+            self.reload_signal = True  # granian's _reload clears it again
+            result = super()._reload(spawn_target, target_loader)
+            log.info("event=reload_done workers=%d", self.workers)
+            return result
+
+        def signal_handler_interrupt(self, *args, **kwargs):
+            now = time.monotonic()
+            if self.interrupt_signal:  # a second SIGTERM or Ctrl+C while stopping: stop soon
+                self.stop_deadline = min(self.stop_deadline, now + FORCED_STOP_SECONDS)
+            else:
+                self.stop_deadline = now + STOP_GRACE_SECONDS
+            super().signal_handler_interrupt(*args, **kwargs)
+
+        def _stop_workers(self):
+            """Each worker stops gracefully (its requests in flight finish) until stop_deadline, then is killed:
+            granian's own join waits without a bound."""
+            for worker in self.wrks:
+                worker.terminate()
+            for worker in self.wrks:
+                while worker.is_alive() and time.monotonic() < self.stop_deadline:
+                    worker.join(0.05)
+                if worker.is_alive():
+                    log.warning("event=worker_killed worker=%d note=%r", worker.idx + 1,
+                                "still busy when the stop's time was up")
+                    worker.kill()
+                    worker.join()
+            self.wrks.clear()
+
+    return BridgeServer
+
+
+def checked_reload(path: str, running: Config) -> Config | None:
+    """The config at `path` read again for a reload, or None (every problem logged): the old one stays."""
+    log.info("event=reload_requested config=%s", path)
+    try:
+        config = load(path)
+    except ConfigError as e:
+        for problem in e.problems:
+            log.error("event=reload_problem config=%s problem=%s", path, problem)
+        log.error("event=reload_refused config=%s problems=%d note=%r", path, len(e.problems),
+                  "the running config goes on serving; fix the file and reload again")
+        return None
+    changed = [key for key, names in RESTART_KEYS.items()
+               if any(getattr(config.server, n) != getattr(running.server, n) for n in names)]
+    if changed:
+        log.warning("event=reload_needs_restart keys=%s note=%r", ",".join(changed),
+                    "these [server] keys take effect at the next start; the rest is reloaded now")
+    return config
+
+
+def write_pid_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{os.getpid()}\n", encoding="ascii")
+
+
+def remove_pid_file(path: Path) -> None:
+    """Only our own: a second serve that failed to start must not remove the running one's."""
+    try:
+        if path.read_text(encoding="ascii").strip() == str(os.getpid()):
+            path.unlink()
+    except (OSError, ValueError):
+        pass
 
 
 def worker_app():
@@ -106,9 +210,8 @@ def worker_app():
         config = demo_config(worker["demo"], worker["password"])
         directories = sample_directories(config)
     else:
-        from .config import load
         config, directories = load(worker["config"]), None
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, config.server.log_format, config.audit_file)
     metrics.use_directory()
     threading.Thread(target=_exit_with_parent, name="parent-watch", daemon=True).start()
     runtime = build(config, directories)
@@ -197,3 +300,27 @@ def pkcs8_key(tls_key: str, data_dir: str) -> Path:
         file.write(converted)
     os.chmod(target, 0o600)
     return target
+
+
+def signal_reload(config: Config) -> tuple[int, str]:
+    """`ssobridge reload`: SIGHUP to the serve whose pid file is in the config's data_dir -> (exit code, text)."""
+    if sys.platform != "win32" and hasattr(signal, "SIGHUP"):
+        pid_file = Path(config.server.data_dir or ".") / PID_FILE
+        try:
+            pid = int(pid_file.read_text(encoding="ascii").strip())
+        except (OSError, ValueError):
+            return 1, (f"no running serve found: {pid_file} is missing or unreadable (serve writes it there, "
+                       "in [server] data_dir, while it runs)")
+        command_line = Path(f"/proc/{pid}/cmdline")  # Linux: a stale file's pid may now be another program's
+        if command_line.exists() and b"ssobridge" not in command_line.read_bytes():
+            return 1, f"no running serve found: {pid_file} names process {pid}, which is not ssobridge"
+        try:
+            os.kill(pid, signal.SIGHUP)
+        except ProcessLookupError:
+            return 1, f"no running serve found: {pid_file} names process {pid}, which is gone"
+        except PermissionError:
+            return 1, f"not allowed to signal process {pid}: run this as the user the service runs as"
+        return 0, (f"asked serve (pid {pid}) to reload {config.source}; its log says event=reload_done when the "
+                   "workers run the new config, or event=reload_refused with every problem")
+    return 2, ("reload is not supported on Windows (there is no SIGHUP): restart the service to read the "
+               "config again")

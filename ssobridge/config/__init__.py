@@ -15,12 +15,12 @@ broken file in one pass. Nothing else in ssobridge reads the TOML file or the en
 from .load import load
 from .reader import ConfigError
 from .sections import parse_listen
-from .settings import (DEFAULT_ATTRIBUTES, DEFAULT_MESSAGES, DEFAULT_USER_FILTERS, DIRECTORY_TYPES, LOG_LEVELS,
+from .settings import (DEFAULT_ATTRIBUTES, DEFAULT_MESSAGES, DEFAULT_USER_FILTERS, DIRECTORY_TYPES, LOG_FORMATS, LOG_LEVELS,
                        SINK_TYPES, SYSLOG_FACILITIES, USER_INFO_FIELDS, Config, DirectorySettings, EventSettings,
                        LockoutSettings, LoginSettings, ServerSettings, SinkSettings, SsoSettings, UserInfoSettings,
                        defaults, is_loopback)
 
 __all__ = ["load", "ConfigError", "parse_listen", "DEFAULT_ATTRIBUTES", "DEFAULT_MESSAGES", "DEFAULT_USER_FILTERS",
-           "DIRECTORY_TYPES", "LOG_LEVELS", "SINK_TYPES", "SYSLOG_FACILITIES", "USER_INFO_FIELDS", "Config",
+           "DIRECTORY_TYPES", "LOG_FORMATS", "LOG_LEVELS", "SINK_TYPES", "SYSLOG_FACILITIES", "USER_INFO_FIELDS", "Config",
            "DirectorySettings", "EventSettings", "LockoutSettings", "LoginSettings", "ServerSettings", "SinkSettings",
            "SsoSettings", "UserInfoSettings", "defaults", "is_loopback"]

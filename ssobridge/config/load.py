@@ -50,6 +50,9 @@ def _build(raw: dict, source: str, problems: list[str]) -> Config:
     if log_level not in LOG_LEVELS:
         logging_table.problem("level", f"must be one of {', '.join(LOG_LEVELS)}")
     logging_table.reject_unknown()
+    audit = Table(top.get("audit", dict, {}), "audit", problems)
+    audit_file = audit.text("file", None)
+    audit.reject_unknown()
     top.knows(*POLICY_TABLES, "events", "user_info")
     policy = parse_policy(raw, problems)
     events = None
@@ -64,7 +67,8 @@ def _build(raw: dict, source: str, problems: list[str]) -> Config:
     top.reject_unknown()
     return Config(server=server, web_service_password=password, provider_passwords=provider_passwords,
                   directories=directories, attributes=attributes, messages=messages, login=login, lockout=lockout,
-                  log_level=log_level, source=source, policy=policy, events=events, user_info=user_info, sso=sso)
+                  log_level=log_level, source=source, policy=policy, events=events, user_info=user_info, sso=sso,
+                  audit_file=str(folder / audit_file) if audit_file else None)
 
 
 def _provider_passwords(t: Table) -> Mapping[str, str]:

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .reader import Table
-from .settings import (SINK_TYPES, SYSLOG_FACILITIES, USER_INFO_FIELDS, EventSettings, LockoutSettings, ServerSettings,
+from .settings import (LOG_FORMATS, SINK_TYPES, SYSLOG_FACILITIES, USER_INFO_FIELDS, EventSettings, LockoutSettings, ServerSettings,
                        SinkSettings, UserInfoSettings, defaults, is_loopback)
 
 _SERVER = defaults(ServerSettings)
@@ -35,6 +35,9 @@ def server_table(t: Table, folder: Path) -> ServerSettings:
         t.problem("listen", f"{listen} is reachable from other machines, and without tls_cert/tls_key the "
                             "passwords SmarterTrack sends would cross the network in clear text: set tls_cert "
                             "and tls_key, or (behind a TLS proxy) allow_plaintext_http = true")
+    log_format = t.text_or_default("log_format")
+    if log_format not in LOG_FORMATS:
+        t.problem("log_format", f"must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
     settings = ServerSettings(
         host=host, port=port, public_url=public_url,
         max_body_bytes=t.positive("max_body_bytes", int),
@@ -46,6 +49,7 @@ def server_table(t: Table, folder: Path) -> ServerSettings:
         # SSOBRIDGE_DATA_DIR: the Docker image's /var/lib/ssobridge, where the config folder is read-only.
         data_dir=str(folder / (t.text("data_dir") or os.environ.get("SSOBRIDGE_DATA_DIR") or "")),
         metrics=t.get("metrics", bool), metrics_token=t.text("metrics_token"),
+        log_format=log_format if log_format in LOG_FORMATS else t.default("log_format"),
     )
     t.reject_unknown()
     return settings

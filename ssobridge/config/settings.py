@@ -44,6 +44,7 @@ DEFAULT_MESSAGES = MappingProxyType({
 })
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
 
 SINK_TYPES = ("jsonl", "webhook", "syslog")
 SYSLOG_FACILITIES = {"user": 1, "daemon": 3, "auth": 4, "local0": 16, "local1": 17, "local2": 18, "local3": 19,
@@ -91,6 +92,7 @@ class ServerSettings:
     data_dir: str = ""
     metrics: bool = True  # GET /metrics (Prometheus text format) on the listen address
     metrics_token: str | None = field(default=None, repr=False)  # then /metrics wants "Authorization: Bearer <it>"
+    log_format: str = "text"  # "text": one event=name key=value line; "json": one JSON object a line
 
     @property
     def is_loopback(self) -> bool:
@@ -233,3 +235,4 @@ class Config:
     events: EventSettings | None = None  # None: the event provider is not enabled
     user_info: UserInfoSettings | None = None  # None: the user information provider is not enabled
     sso: SsoSettings = SsoSettings()  # [sso]: signing people in for SmarterTrack (disabled by default)
+    audit_file: str | None = None  # [audit] file: one JSON line per login and policy decision; None: none

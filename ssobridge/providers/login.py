@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Mapping
 
-from .. import metrics
+from .. import audit, metrics
 from ..config import LoginSettings
 from ..directory import (AccountState, AmbiguousUser, Directory, DirectorySet, DirectoryUnavailable, LoginName,
                          ServiceAccountRefused, UserEntry, parse_login_name)
@@ -61,6 +61,7 @@ class LoginTrace:
     reason: str | None = None  # why it failed, in words
     error: str | None = None  # the directory problem, when it was unavailable
     service_refused: bool = False  # unavailable because the service account is refused (the guard logged it)
+    started: float = field(default_factory=time.monotonic)
 
 
 class LoginProvider:
@@ -167,6 +168,7 @@ class LoginProvider:
         log.info("event=login operation=%s outcome=OK user=%r directory=%s server=%s dn=%r ms=%d",
                  trace.operation, trace.username, directory.name, entry.server, entry.dn,
                  (time.monotonic() - started) * 1000)
+        audit.decision(trace.operation, trace.username, "OK", None, directory, entry, trace.started)
         return ProviderResult(True, self.messages[MESSAGE_KEYS[AccountState.OK]],
                               (("Authentication", "OK"), *identity(directory, entry)))
 
@@ -182,4 +184,6 @@ class LoginProvider:
         log.info("event=login operation=%s outcome=FAIL reason=%r user=%r directory=%s server=%s dn=%r",
                  trace.operation, trace.reason, trace.username, trace.directory.name if trace.directory else None,
                  trace.entry.server if trace.entry else None, trace.entry.dn if trace.entry else None)
+        audit.decision(trace.operation, trace.username, "FAIL", trace.reason, trace.directory, trace.entry,
+                       trace.started)
         return ProviderResult(True, self.messages[message_key], (("Authentication", "FAIL"),))

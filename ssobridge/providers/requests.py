@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from dataclasses import dataclass
 
+from .. import audit
 from ..directory import AccountState, AmbiguousUser, Directory, DirectorySet, DirectoryUnavailable, UserEntry
 from ..directory.groups import Group
 from ..policy import Explanation, FieldRule, Person, Policy, RequestRule, page
@@ -96,7 +98,7 @@ class RequestProvider:
                              why=str(e))
 
     def custom_field_options(self, variables: Variables, explanation: Explanation | None = None) -> ProviderResult:
-        explanation = explanation or Explanation()
+        explanation, started = explanation or Explanation(), time.monotonic()
         department = variables.get("departmentName") or ""
         location = page(variables.get("location"))
         requester = self._requester(variables, "GetCustomFieldOptions", explanation)
@@ -104,8 +106,8 @@ class RequestProvider:
             allowed = requester.lookup is Lookup.OUTAGE and requester.outage_allows
             message = self.policy.unavailable_message if requester.lookup is Lookup.OUTAGE else \
                 self.policy.unknown_message
-            return ProviderResult(True, message, (("CanStartTickets", _csharp(allowed)),
-                                                  ("CanStartChats", _csharp(allowed))))
+            return _decided("GetCustomFieldOptions", requester, started, requester.lookup.value, ProviderResult(
+                True, message, (("CanStartTickets", _csharp(allowed)), ("CanStartChats", _csharp(allowed)))))
         rule = self.policy.department(department)
         person = requester.person
         tickets, chats = rule.tickets.permits(person), rule.chats.permits(person)
@@ -113,8 +115,8 @@ class RequestProvider:
                                                              f"chats: {rule.chats.describe()} -> {chats}")
         changes = self._field_changes(requester, department, location, variables.custom_fields(), explanation)
         message = "Result okay" if tickets and chats else rule.message
-        return ProviderResult(True, message, (("CanStartTickets", _csharp(tickets)), ("CanStartChats", _csharp(chats))),
-                              tuple(changes))
+        return _decided("GetCustomFieldOptions", requester, started, f"department {rule.name}", ProviderResult(
+            True, message, (("CanStartTickets", _csharp(tickets)), ("CanStartChats", _csharp(chats))), tuple(changes)))
 
     def start_ticket(self, variables: Variables, explanation: Explanation | None = None) -> ProviderResult:
         return self._start(variables, "StartTicket", "TicketCreation", TICKET_OK, self.policy.ticket_rules,
@@ -126,13 +128,14 @@ class RequestProvider:
 
     def _start(self, variables: Variables, operation: str, output: str, ok_message: str,
                rules: tuple[RequestRule, ...], access, explanation: Explanation) -> ProviderResult:
-        department = variables.get("departmentName") or ""
+        department, started = variables.get("departmentName") or "", time.monotonic()
         requester = self._requester(variables, operation, explanation)
         if requester.lookup is Lookup.OUTAGE:
-            return ProviderResult(True, self.policy.unavailable_message,
-                                  ((output, "TRUE" if requester.outage_allows else "FALSE"),))
+            return _decided(operation, requester, started, requester.lookup.value, ProviderResult(
+                True, self.policy.unavailable_message, ((output, "TRUE" if requester.outage_allows else "FALSE"),)))
         if self._refused_as_unknown(requester):
-            return ProviderResult(True, self.policy.unknown_message, ((output, "FALSE"),))
+            return _decided(operation, requester, started, requester.lookup.value,
+                            ProviderResult(True, self.policy.unknown_message, ((output, "FALSE"),)))
         person = requester.person
         department_rule = self.policy.department(department)
         if not access(department_rule).permits(person):
@@ -140,7 +143,8 @@ class RequestProvider:
                              f"{access(department_rule).describe()}: refused")
             log.info("event=decision operation=%s user=%r department=%r rule=%r outcome=refused", operation,
                      requester.typed, department, f"department {department_rule.name}")
-            return ProviderResult(True, department_rule.message, ((output, "FALSE"),))
+            return _decided(operation, requester, started, f"department {department_rule.name}",
+                            ProviderResult(True, department_rule.message, ((output, "FALSE"),)))
         explanation.note(f"department {department_rule.name!r}", False, f"{access(department_rule).describe()}: "
                                                                          "permitted")
         subject = variables.get("subject") or ""
@@ -152,10 +156,10 @@ class RequestProvider:
                 result = self._apply(rule, requester, output, ok_message)
                 log.info("event=decision operation=%s user=%r department=%r rule=%s outputs=%s", operation,
                          requester.typed, department, rule.label, ",".join(f"{k}={v}" for k, v in result.outputs))
-                return result
+                return _decided(operation, requester, started, rule.label, result)
         log.info("event=decision operation=%s user=%r department=%r rule=none outcome=allowed", operation,
                  requester.typed, department)
-        return ProviderResult(True, ok_message, ((output, "TRUE"),))
+        return _decided(operation, requester, started, "no rule", ProviderResult(True, ok_message, ((output, "TRUE"),)))
 
     def _apply(self, rule: RequestRule, requester: Requester, output: str, ok_message: str) -> ProviderResult:
         if rule.refuse:
@@ -223,6 +227,17 @@ class RequestProvider:
             if match:
                 options.append(match.group(1) if match.groups() else group.name)
         return tuple(dict.fromkeys(options))
+
+
+def _decided(operation: str, requester: Requester, started: float, reason: str,
+             result: ProviderResult) -> ProviderResult:
+    """The audit line of a policy decision: allowed when every output that permits something says so."""
+    permits = [value.lower() == "true" for name, value in result.outputs
+               if name in ("CanStartTickets", "CanStartChats", "TicketCreation", "ChatCreation")]
+    audit.decision(operation, requester.typed, "allowed" if all(permits) else "refused", reason,
+                   requester.directory, requester.entry, started,
+                   outputs=[f"{name}={value}" for name, value in result.outputs])
+    return result
 
 
 def _csharp(value: bool) -> str:
