@@ -31,13 +31,16 @@ WRONG = "wrong_credentials"
 SCRYPT = dict(n=2 ** 14, r=8, p=1, dklen=32)  # ~50 ms and 16 MB: the cost of one known_password check
 SCRYPT_PER_SECOND, SCRYPT_BURST = 4, 8
 LEASE_SECONDS = 60.0  # longer than any bind (connect_timeout + timeout); a crashed holder frees it then
-# What _decide reads, in two statements: the account's row and verifier; then its failures since the
-# window began, whether this wrong password was seen for it, whether the password is being sprayed.
-_ACCOUNT = ("SELECT a.reset_at, a.locked_until, (SELECT at FROM lockout_verifiers WHERE account = ?1) "
-            "FROM (SELECT 1) LEFT JOIN lockout_accounts a ON a.account = ?1")
-_COUNTS = ("SELECT (SELECT COUNT(*) FROM lockout_failures WHERE account = ?1 AND at >= ?2), "
-           "EXISTS (SELECT 1 FROM lockout_wrong WHERE account = ?1 AND digest = ?3 AND at >= ?2), "
-           "EXISTS (SELECT 1 FROM lockout_sprayed WHERE digest = ?4 AND until > ?5)")
+# What _decide reads, in one statement (one read transaction): the account's row and verifier age; since
+# (the window's start, or the last reset if later); the failures counted since, whether this wrong
+# password was seen since, whether the password is being sprayed.
+_FACTS = ("WITH a AS (SELECT reset_at, locked_until FROM lockout_accounts WHERE account = ?1), "
+          "s AS (SELECT MAX(?2, COALESCE((SELECT reset_at FROM a), 0.0)) AS since) "
+          "SELECT (SELECT reset_at FROM a), (SELECT locked_until FROM a), "
+          "(SELECT at FROM lockout_verifiers WHERE account = ?1), s.since, "
+          "(SELECT COUNT(*) FROM lockout_failures WHERE account = ?1 AND at >= s.since), "
+          "EXISTS (SELECT 1 FROM lockout_wrong WHERE account = ?1 AND digest = ?3 AND at >= s.since), "
+          "EXISTS (SELECT 1 FROM lockout_sprayed WHERE digest = ?4 AND until > ?5) FROM s")
 
 
 @dataclass(frozen=True)
@@ -120,10 +123,8 @@ class Shield:
     def _decide(self, account: Account, password: str, lease: str) -> Attempt:
         now = self.clock()
         db = self.store._connection()
-        reset_at, locked_until, verifier_at = db.execute(_ACCOUNT, (account.key,)).fetchone()
-        since = max(now - self.window(account), reset_at or 0.0)
-        local, repeated, sprayed = db.execute(_COUNTS, (
-            account.key, since, self.store.digest("wrong", account.key, password),
+        reset_at, locked_until, verifier_at, since, local, repeated, sprayed = db.execute(_FACTS, (
+            account.key, now - self.window(account), self.store.digest("wrong", account.key, password),
             self.store.digest("spray", password), now)).fetchone()
         failures = max(account.directory_failures(since) or 0, local)
         threshold = self.threshold(account)
