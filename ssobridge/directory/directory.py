@@ -24,6 +24,7 @@ from cachetools import TTLCache
 from ldap3 import BASE, SUBTREE, Connection
 
 from ..config import DirectorySettings
+from . import ber
 from .activedirectory import ActiveDirectory
 from .connections import (ConnectionPool, Connector, DirectoryUnavailable, connection_url, describe_result,
                           url_of_host)
@@ -214,8 +215,11 @@ class Directory:
                 size_limit: int = 0) -> list[UserEntry]:
         """Search as the service account: [] when nothing matches or the base does not exist."""
         def search(connection: Connection) -> list[UserEntry]:
-            connection.search(base, search_filter, scope, attributes=attributes, size_limit=size_limit,
-                              time_limit=math.ceil(self.settings.timeout))
+            time_limit = math.ceil(self.settings.timeout)
+            # ber.search writes the request itself (ldap3's pyasn1 path costs ~0.3 ms of CPU); else ldap3.
+            if not ber.search(connection, base, scope, search_filter, attributes, size_limit, time_limit):
+                connection.search(base, search_filter, scope, attributes=attributes, size_limit=size_limit,
+                                  time_limit=time_limit)
             return _entries(connection)
 
         return self._service.run(search, retry=True)
