@@ -145,7 +145,8 @@ class Directory:
         def bind(connection: Connection) -> dict:
             connection.user = entry.dn
             connection.password = password  # bytes: sent as typed, no SASLprep
-            connection.bind(read_server_info=False, controls=controls)
+            if ber.simple_bind(connection, controls) is None:  # else ldap3's own (pyasn1) bind
+                connection.bind(read_server_info=False, controls=controls)
             return connection.result or {}
 
         result = self._binds.run(bind, retry=False, server=entry.server or None)

@@ -2,11 +2,16 @@
 
 import pytest
 from ldap3 import BASE, SUBTREE
+from ldap3 import SIMPLE
+from ldap3.operation.bind import bind_operation
 from ldap3.operation.search import search_operation
+from ldap3.protocol.convert import build_controls_list
 from ldap3.protocol.rfc4511 import LDAPMessage, MessageID, ProtocolOp
 from pyasn1.codec.ber import encoder
 
-from ssobridge.directory.ber import DEREF_ALWAYS, SCOPES, Unsupported, _integer, _tlv, encode_filter, search_request
+from ssobridge.directory.ber import (DEREF_ALWAYS, SCOPES, Unsupported, _integer, _tlv, bind_request, encode_filter,
+                                     search_request)
+from ssobridge.directory.openldap import PPOLICY_OID
 
 ATTRIBUTES = ["cn", "mail", "userAccountControl", "msDS-User-Account-Control-Computed", "memberOf;range=0-*"]
 
@@ -69,3 +74,18 @@ def test_scope_limits_and_message_ids_are_encoded_as_ldap3_encodes_them(numbers)
 def test_a_filter_this_encoder_does_not_take_is_left_to_ldap3(search_filter):
     with pytest.raises(Unsupported):
         encode_filter(search_filter)
+
+
+@pytest.mark.parametrize("controls", [None, [(PPOLICY_OID, False, None)], [("1.2.3", True, b"\x04\x00")]])
+@pytest.mark.parametrize("name, password", [
+    ("uid=jdoe,ou=people,dc=example,dc=test", b"s3cret"), ("CN=Zoë Ünicode,DC=example,DC=test", "pässwörd".encode()),
+    ("cn=x", b"p" * 200),
+])
+def test_a_simple_bind_is_encoded_as_ldap3_encodes_it(name, password, controls):
+    message = LDAPMessage()
+    message["messageID"] = MessageID(9)
+    message["protocolOp"] = ProtocolOp().setComponentByName(
+        "bindRequest", bind_operation(3, SIMPLE, name, password, auto_encode=True))
+    if controls:
+        message["controls"] = build_controls_list(controls)
+    assert _tlv(0x30, _integer(0x02, 9) + bind_request(name, password, controls)) == encoder.encode(message)
