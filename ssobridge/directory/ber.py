@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import socket
 
-from ldap3 import BASE, LEVEL, SIMPLE, SUBTREE
+from ldap3 import BASE, LEVEL, SIMPLE, SUBTREE, SYNC
 from ldap3.core.exceptions import LDAPSocketSendError, communication_exception_factory
 
 SCOPES = {BASE: 0, LEVEL: 1, SUBTREE: 2}
@@ -34,6 +34,8 @@ def search(connection, base: str, scope: str, search_filter: str, attributes: li
            time_limit: int) -> bool:
     """Send the search on `connection` and read its answer as Connection.search does; False (nothing
     sent) when the filter is not one this module encodes or the connection is not open."""
+    if not _plain_sync(connection):
+        return False
     try:
         filter_ber = encode_filter(search_filter)
     except Unsupported:
@@ -55,7 +57,7 @@ def simple_bind(connection, controls: list | None) -> bool | None:
     """Connection.bind for a SIMPLE bind as connection.user with connection.password: whether it is
     bound now; None (nothing sent) when this is not such a bind on an open synchronous connection."""
     strategy = connection.strategy
-    if connection.authentication != SIMPLE or connection.lazy or not strategy.sync or strategy.pooled:
+    if connection.authentication != SIMPLE or not _plain_sync(connection):
         return None
     with connection.connection_lock:
         if connection.closed or not connection.listening or connection.sasl_in_progress:
@@ -76,6 +78,14 @@ def simple_bind(connection, controls: list | None) -> bool | None:
             connection.last_error = result["description"]
         connection._entries = []
         return connection.bound
+
+
+def _plain_sync(connection) -> bool:
+    """A SYNC connection to a real server (not the demo's MOCK_SYNC), neither lazy nor pooled: the only
+    kind whose sending this module replaces."""
+    strategy = connection.strategy
+    return (connection.strategy_type == SYNC and not getattr(strategy, "no_real_dsa", False)
+            and not connection.lazy and strategy.sync and not strategy.pooled)
 
 
 def bind_request(name: str, password: bytes, controls: list | None) -> bytes:
