@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 from ..config import LockoutSettings
 from . import rules
 from .rules import Facts, Verdict
-from .store import Store
+from .store import RELEASE_LEASE, Store
 
 log = logging.getLogger("ssobridge.lockout")
 
@@ -31,6 +31,16 @@ WRONG = "wrong_credentials"
 SCRYPT = dict(n=2 ** 14, r=8, p=1, dklen=32)  # ~50 ms and 16 MB: the cost of one known_password check
 SCRYPT_PER_SECOND, SCRYPT_BURST = 4, 8
 LEASE_SECONDS = 60.0  # longer than any bind (connect_timeout + timeout); a crashed holder frees it then
+# What _decide reads, in one statement (one read transaction): the account's row and verifier age; since
+# (the window's start, or the last reset if later); the failures counted since, whether this wrong
+# password was seen since, whether the password is being sprayed.
+_FACTS = ("WITH a AS (SELECT reset_at, locked_until FROM lockout_accounts WHERE account = ?1), "
+          "s AS (SELECT MAX(?2, COALESCE((SELECT reset_at FROM a), 0.0)) AS since) "
+          "SELECT (SELECT reset_at FROM a), (SELECT locked_until FROM a), "
+          "(SELECT at FROM lockout_verifiers WHERE account = ?1), s.since, "
+          "(SELECT COUNT(*) FROM lockout_failures WHERE account = ?1 AND at >= s.since), "
+          "EXISTS (SELECT 1 FROM lockout_wrong WHERE account = ?1 AND digest = ?3 AND at >= s.since), "
+          "EXISTS (SELECT 1 FROM lockout_sprayed WHERE digest = ?4 AND until > ?5) FROM s")
 
 
 @dataclass(frozen=True)
@@ -53,10 +63,22 @@ class Lockout:
     until: float
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """What _decide read about the account, so that a success with nothing to undo writes nothing."""
+
+    failures: int  # counted within the window, by the directory or locally
+    clean: bool  # its lockout_accounts row exists and is not soft-locked
+    verifier_at: float | None  # when its known_password verifier was written
+
+
 class Attempt:
-    def __init__(self, shield: Shield, account: Account, password: str, verdict: Verdict, locked: bool):
+    def __init__(self, shield: Shield, account: Account, password: str, verdict: Verdict, locked: bool,
+                 seen: _Seen, lease: str):
         self.shield, self.account, self.password, self.verdict = shield, account, password, verdict
         self.locked = locked  # soft-locked when it began (a known_password bind does not lift that)
+        self.seen = seen
+        self.lease = lease  # its owner id; given back with the last write (or alone, in attempt())
 
     @property
     def refused(self) -> bool:
@@ -89,35 +111,33 @@ class Shield:
 
     @contextlib.contextmanager
     def attempt(self, account: Account, password: str) -> Iterator[Attempt]:
-        with self.store.lease(account.key, LEASE_SECONDS):
-            yield self._decide(account, password)
+        lease = self.store.take_lease(account.key, LEASE_SECONDS)
+        attempt = None
+        try:
+            attempt = self._decide(account, password, lease)
+            yield attempt
+        finally:
+            if attempt is None or attempt.lease is not None:  # not given back by a write of record()
+                self.store._connection().execute(RELEASE_LEASE, (account.key, lease))
 
-    def _decide(self, account: Account, password: str) -> Attempt:
+    def _decide(self, account: Account, password: str, lease: str) -> Attempt:
         now = self.clock()
-        since = max(now - self.window(account), self._reset_at(account.key))
-        failures = max(account.directory_failures(since) or 0, self._local_failures(account.key, since))
+        db = self.store._connection()
+        reset_at, locked_until, verifier_at, since, local, repeated, sprayed = db.execute(_FACTS, (
+            account.key, now - self.window(account), self.store.digest("wrong", account.key, password),
+            self.store.digest("spray", password), now)).fetchone()
+        failures = max(account.directory_failures(since) or 0, local)
         threshold = self.threshold(account)
         locked = failures >= threshold
-        wrong = self.store.digest("wrong", account.key, password)
-        db = self.store._connection()
-        facts = Facts(
-            failures=failures, threshold=threshold,
-            repeated=db.execute("SELECT 1 FROM lockout_wrong WHERE account = ? AND digest = ? AND at >= ?",
-                                (account.key, wrong, since)).fetchone() is not None,
-            sprayed=db.execute("SELECT 1 FROM lockout_sprayed WHERE digest = ? AND until > ?",
-                               (self.store.digest("spray", password), now)).fetchone() is not None,
-            known_password=locked and self._is_known(account.key, password))
+        facts = Facts(failures=failures, threshold=threshold, repeated=bool(repeated), sprayed=bool(sprayed),
+                      known_password=locked and self._is_known(account.key, password))
         verdict = rules.decide(facts)
         if locked:
             self._mark_locked(account, now + self.window(account))
-        return Attempt(self, account, password, verdict, locked)
+        seen = _Seen(failures, reset_at is not None and locked_until == 0, verifier_at)
+        return Attempt(self, account, password, verdict, locked, seen, lease)
 
     # --- state --------------------------------------------------------------------------------------
-
-    def _reset_at(self, key: str) -> float:
-        row = self.store._connection().execute("SELECT reset_at FROM lockout_accounts WHERE account = ?",
-                                               (key,)).fetchone()
-        return row[0] if row else 0.0
 
     def _local_failures(self, key: str, since: float) -> int:
         return self.store._connection().execute(
@@ -127,10 +147,18 @@ class Shield:
         with self.store.transaction() as db:
             _lock(db, account, until)
 
+    @contextlib.contextmanager
+    def _last_write(self, attempt: Attempt) -> Iterator:
+        """One transaction for the outcome's writes and the lease's release."""
+        with self.store.transaction() as db:
+            yield db
+            db.execute(RELEASE_LEASE, (attempt.account.key, attempt.lease))
+        attempt.lease = None
+
     def _failed(self, attempt: Attempt) -> None:
         account, now = attempt.account, self.clock()
         spray = self.store.digest("spray", attempt.password)
-        with self.store.transaction() as db:
+        with self._last_write(attempt) as db:
             db.execute("INSERT INTO lockout_failures VALUES (?, ?)", (account.key, now))
             db.execute("DELETE FROM lockout_failures WHERE at < ?", (now - 2 * self.window(account),))
             db.execute("INSERT INTO lockout_wrong VALUES (?, ?, ?)",
@@ -156,19 +184,22 @@ class Shield:
                         accounts, rules.SPRAY_SECONDS, rules.SPRAY_BLOCK_SECONDS)
 
     def _succeeded(self, attempt: Attempt) -> None:
-        account, now = attempt.account, self.clock()
-        with self.store.transaction() as db:
-            if not attempt.locked:
-                # As the directory does: a good password starts the count again. While soft-locked (the
-                # attacker is still there) the lock stays; the real user got in through known_password.
+        account, now, seen = attempt.account, self.clock(), attempt.seen
+        # As the directory does: a good password starts the count again. While soft-locked (the attacker
+        # is still there) the lock stays; the real user got in through known_password. With no failure
+        # to forget and a clean row, there is nothing to start again (the common case writes nothing).
+        reset = not attempt.locked and (seen.failures > 0 or not seen.clean)
+        verify = self.settings.known_password and (
+            seen.verifier_at is None or now - seen.verifier_at >= rules.VERIFIER_REFRESH_SECONDS)
+        if not (reset or verify):
+            return
+        with self._last_write(attempt) as db:
+            if reset:
                 db.execute("DELETE FROM lockout_failures WHERE account = ?", (account.key,))
                 db.execute("INSERT INTO lockout_accounts (account, label, name, reset_at) VALUES (?, ?, ?, ?) "
                            "ON CONFLICT (account) DO UPDATE SET reset_at = excluded.reset_at, locked_until = 0",
                            (account.key, account.label, account.name, now))
-            if not self.settings.known_password:
-                return
-            row = db.execute("SELECT at FROM lockout_verifiers WHERE account = ?", (account.key,)).fetchone()
-            if row is not None and now - row[0] < rules.VERIFIER_REFRESH_SECONDS:
+            if not verify:
                 return
             salt = secrets.token_bytes(16)
             db.execute("INSERT OR REPLACE INTO lockout_verifiers VALUES (?, ?, ?, ?, ?)",

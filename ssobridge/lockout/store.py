@@ -24,6 +24,9 @@ from typing import Iterator
 DATABASE = "ssobridge-state.db"
 SECRET_KEY = "ssobridge-secret.key"
 LEASE_POLL_SECONDS = 0.005
+TAKE_LEASE = ("INSERT INTO lockout_leases VALUES (?1, ?2, ?3) ON CONFLICT (account) DO UPDATE "
+              "SET owner = excluded.owner, expires = excluded.expires WHERE expires < ?4")
+RELEASE_LEASE = "DELETE FROM lockout_leases WHERE account = ? AND owner = ?"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS lockout_leases (account TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL);
@@ -101,23 +104,25 @@ class Store:
     @contextlib.contextmanager
     def lease(self, account: str, seconds: float) -> Iterator[None]:
         """Hold the account's lease: one attempt at a time for it, across threads and processes."""
-        owner, deadline = uuid.uuid4().hex, time.time() + seconds
-        while True:
-            now = time.time()
-            with self.transaction() as db:
-                db.execute("DELETE FROM lockout_leases WHERE account = ? AND expires < ?", (account, now))
-                taken = db.execute("INSERT OR IGNORE INTO lockout_leases VALUES (?, ?, ?)",
-                                   (account, owner, now + seconds)).rowcount
-            if taken:
-                break
-            if now > deadline:
-                raise LeaseTimeout(account)
-            time.sleep(LEASE_POLL_SECONDS)
+        owner = self.take_lease(account, seconds)
         try:
             yield
         finally:
-            with self.transaction() as db:
-                db.execute("DELETE FROM lockout_leases WHERE account = ? AND owner = ?", (account, owner))
+            self._connection().execute(RELEASE_LEASE, (account, owner))
+
+    def take_lease(self, account: str, seconds: float) -> str:
+        """Wait for the account's lease and take it; its owner, for RELEASE_LEASE (in the caller's last
+        write). One statement, one commit: a free lease is inserted, an expired one (its holder crashed)
+        taken over, a live one left alone (no row changed)."""
+        owner, deadline = uuid.uuid4().hex, time.time() + seconds
+        db = self._connection()
+        while True:
+            now = time.time()
+            if db.execute(TAKE_LEASE, (account, owner, now + seconds, now)).rowcount:
+                return owner
+            if now > deadline:
+                raise LeaseTimeout(account)
+            time.sleep(LEASE_POLL_SECONDS)
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)

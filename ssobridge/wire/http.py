@@ -21,7 +21,7 @@ from spyne.server.wsgi import WsgiApplication
 
 from .. import metrics
 from ..operations import OPERATIONS
-from .soap import NS, make_applications
+from .soap import NS, PARSED_ENVELOPE, make_applications
 
 log = logging.getLogger("ssobridge.http")
 
@@ -76,12 +76,12 @@ class Endpoint:
         body, problem = _as_utf8(body, environ.get("CONTENT_TYPE", ""))
         if problem:
             return _fault(start_response, problem[0], problem[1], soap12)
-        problem = _check_envelope(body, soap12, self._max_variables)
+        parsed, problem = _check_envelope(body, soap12, self._max_variables)
         if problem:
             return _fault(start_response, "400 Bad Request", problem, soap12)
         environ = dict(environ, **{"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body)),
                                    "QUERY_STRING": "", "CONTENT_TYPE": _CHARSET.sub("", environ["CONTENT_TYPE"])
-                                   + "; charset=utf-8"})
+                                   + "; charset=utf-8", PARSED_ENVELOPE: parsed})
         return (self._soap12 if soap12 else self._soap11)(environ, start_response)
 
     def _get(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
@@ -158,27 +158,30 @@ def _as_utf8(body: bytes, content_type: str) -> tuple[bytes, tuple[str, str] | N
     return text.encode("utf-8"), None
 
 
-def _check_envelope(body: bytes, soap12: bool, max_variables: int) -> str | None:
-    """A short plain reason when the body is not a SOAP call of one of our operations."""
+def _check_envelope(body: bytes, soap12: bool, max_variables: int) -> tuple[tuple | None, str | None]:
+    """The parsed envelope (root, xml ids) for spyne, or a short plain reason when the body is not a
+    SOAP call of one of our operations."""
     try:
-        root = etree.fromstring(body, _PARSER)
+        root, ids = etree.XMLID(body, _PARSER)
     except etree.XMLSyntaxError as e:
-        return f"Malformed XML: {e.msg.strip()}"
+        return None, f"Malformed XML: {e.msg.strip()}"
     envelope = SOAP12_ENVELOPE if soap12 else SOAP11_ENVELOPE
     if root.tag != f"{{{envelope}}}Envelope":
-        return f"Not a SOAP {'1.2' if soap12 else '1.1'} envelope."
+        return None, f"Not a SOAP {'1.2' if soap12 else '1.1'} envelope."
     body_element = root.find(f"{{{envelope}}}Body")
     call = next(iter(body_element), None) if body_element is not None else None
     if call is None or not isinstance(call.tag, str):
-        return "The SOAP Body names no operation."
+        return None, "The SOAP Body names no operation."
     namespace, _, operation = call.tag[1:].partition("}")
     if namespace != NS or operation not in OPERATIONS:
-        return f"Unknown operation {etree.QName(call).localname!r}; this service has {', '.join(OPERATIONS)}."
+        return None, f"Unknown operation {etree.QName(call).localname!r}; this service has {', '.join(OPERATIONS)}."
     # Refused here rather than in spyne, which would first build an object for each of them.
     variables = call.find(f"{{{NS}}}inputs/{{{NS}}}InputVariables")
     if variables is not None and len(variables) > max_variables:
-        return f"More than {max_variables} InputVariables."
-    return None
+        return None, f"More than {max_variables} InputVariables."
+    if b"<!--" in body:  # spyne's own parser drops comments (<string>a<!-- -->b</string> is "ab")
+        etree.strip_tags(root, etree.Comment)
+    return (root, ids), None
 
 
 def _plain(start_response: StartResponse, status: str, text: str, headers: list | None = None) -> list[bytes]:

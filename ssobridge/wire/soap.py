@@ -21,6 +21,7 @@ from ..providers import Bridge
 from ..providers.base import CustomFieldChange, ProviderResult
 
 NS = "http://tempuri.org/"
+PARSED_ENVELOPE = "ssobridge.envelope"  # WSGI environ key: the guards' parse of the body (see _ParsedOnce)
 
 log = logging.getLogger("ssobridge.soap")
 
@@ -120,6 +121,25 @@ def silence_spyne() -> None:
     spyne.propagate = False
 
 
+class _ParsedOnce:
+    """The guards (wire/http.py) parsed the envelope already, with the parser spyne would use for
+    anything that matters here: spyne takes their (root, xml ids) instead of parsing the body again."""
+
+    def create_in_document(self, ctx, charset=None):
+        parsed = ctx.transport.req_env.get(PARSED_ENVELOPE)
+        if parsed is None:
+            return super().create_in_document(ctx, charset)
+        ctx.in_document = parsed
+
+
+class _Soap11In(_ParsedOnce, Soap11):
+    pass
+
+
+class _Soap12In(_ParsedOnce, Soap12):
+    pass
+
+
 def make_applications(bridge: Bridge, max_variables: int) -> tuple[Application, Application]:
     """Two spyne Applications, SOAP 1.1 and SOAP 1.2: one spyne Application speaks one SOAP version."""
     silence_spyne()
@@ -149,11 +169,11 @@ def make_applications(bridge: Bridge, max_variables: int) -> tuple[Application, 
         name: operation(name, inputs_type, result_type) for name, (inputs_type, result_type) in OPERATION_TYPES.items()
     })
 
-    def application(protocol: Callable) -> Application:
+    def application(in_protocol: Callable, out_protocol: Callable) -> Application:
         return Application([ExternalProviderService], tns=NS, name="ExternalProvider",
-                           in_protocol=protocol(validator="lxml"), out_protocol=protocol())
+                           in_protocol=in_protocol(validator="lxml"), out_protocol=out_protocol())
 
-    return application(Soap11), application(Soap12)
+    return application(_Soap11In, Soap11), application(_Soap12In, Soap12)
 
 
 def _to_wire(outcome: ProviderResult, result_type: type[ComplexModel]) -> ComplexModel:
