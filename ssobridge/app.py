@@ -7,6 +7,7 @@ import logging.config
 import sys
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 from .config import Config
 from .directory import DirectorySet
@@ -16,13 +17,15 @@ from .events.store import EventStore
 from .lockout import Shield, Store
 from .providers import Bridge
 from .providers.events import EventProvider
+from .providers.login import LoginProvider
 from .providers.userinfo import CARD_ATTRIBUTES
+from .sso.web import SIGN_IN_ATTRIBUTES, SignIn
 from .wire import Endpoint
 
 
 @dataclass
 class Runtime:
-    endpoint: Endpoint
+    endpoint: Callable  # the WSGI application: the SOAP Endpoint, with /sso/ routed to the sign-in site
     directories: DirectorySet
     forwarder: Forwarder | None = None
     store: EventStore | None = None
@@ -43,7 +46,8 @@ class Runtime:
 
 def build(config: Config, directories: DirectorySet | None = None) -> Runtime:
     """Everything `serve` runs; `directories` replaces the configured ones (the demo's sample directory)."""
-    extra = config.policy.attributes() + (CARD_ATTRIBUTES if config.user_info else ())
+    extra = config.policy.attributes() + (CARD_ATTRIBUTES if config.user_info else ()) \
+        + (SIGN_IN_ATTRIBUTES if config.sso.enabled else ())
     directories = directories or DirectorySet.from_settings(config.directories, extra,
                                                                 data_dir=config.server.data_dir)
     store = forwarder = events = None
@@ -53,9 +57,22 @@ def build(config: Config, directories: DirectorySet | None = None) -> Runtime:
                               config.events.retry_initial_seconds, config.events.retry_max_seconds,
                               LeaderLock(config.events.database))
         events = EventProvider(store, config.events.sinks, forwarder.notify)
-    bridge = Bridge(config, directories, events, shield(config))
+    guard = shield(config)
+    bridge = Bridge(config, directories, events, guard)
     endpoint = Endpoint(bridge, config.server.public_url, config.server.max_body_bytes, config.server.max_variables)
+    if config.sso.enabled:
+        sign_in = SignIn(config.sso, LoginProvider(directories, config.messages, config.login, guard), directories,
+                         config.server.data_dir)
+        endpoint = with_sign_in(endpoint, sign_in)
     return Runtime(endpoint, directories, forwarder, store)
+
+
+def with_sign_in(endpoint: Callable, sign_in: Callable) -> Callable:
+    """The one place /sso/ is routed: paths under it go to the sign-in site, everything else to the SOAP Endpoint."""
+    def application(environ: dict, start_response: Callable):
+        path = environ.get("PATH_INFO", "").lower()
+        return (sign_in if path == "/sso" or path.startswith("/sso/") else endpoint)(environ, start_response)
+    return application
 
 
 def shield(config: Config) -> Shield | None:
