@@ -27,7 +27,8 @@ def sso_toml(portal_url: str, return_hosts: tuple[str, ...] = (), **extra) -> tu
              "return_hosts = [" + ", ".join(toml_string(h) for h in return_hosts) + "]",
              f'validation_key = "{validation}"', f'decryption_key = "{decryption}"', 'validation = "HMACSHA512"']
     for key, value in extra.items():
-        lines.append(f"{key} = {value if isinstance(value, int) else toml_string(value)}")
+        text = str(value).lower() if isinstance(value, bool) else value if isinstance(value, int) else toml_string(value)
+        lines.append(f"{key} = {text}")
     return "\n".join(lines) + "\n", MachineKey.from_hex(validation, decryption, validation="HMACSHA512")
 
 
