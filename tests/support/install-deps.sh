@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need: a Samba AD DC and OpenLDAP slapd (real directories),
-# faketime and openssl, and Mono for the .NET client test.
+# faketime and openssl, Mono for the .NET client test, and chromium with its driver for the sign-in page.
 #   - As root on Debian/Ubuntu: apt-get --no-install-recommends, only what is missing (a no-op in well
 #     under a second when all is there). No service is started or configured: slapd is preseeded with
 #     slapd/no_configuration, and package scripts may not start daemons while we install.
@@ -12,6 +12,7 @@ packages=(
   slapd ldap-utils                                                                     # OpenLDAP
   faketime openssl
   mono-mcs libmono-system-web-services4.0-cil                                          # .NET client
+  chromium chromium-driver                                                             # the sign-in page in a browser
 )
 
 installed() {
