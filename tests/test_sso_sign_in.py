@@ -149,3 +149,4 @@ def test_soap_endpoint_still_answers_beside_the_sign_in_site(sso_site):
     directory, service, _, _ = sso_site
     assert Browser(service.url).get("/ExternalProvider.asmx?wsdl").status == 200
     assert Browser(service.url).get("/sso/nothing-here").status == 404
+    assert Browser(service.url).get("/sso/login?" + "&".join(f"a{i}=1" for i in range(30))).status == 200

@@ -80,7 +80,10 @@ class Request:
         self.environ = environ
         self.method = environ.get("REQUEST_METHOD", "GET")
         self.https = environ.get("wsgi.url_scheme") == "https"
-        self.query = parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=20)
+        try:
+            self.query = parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=20)
+        except ValueError:  # more fields than any sign-in link has: read as none
+            self.query = {}
 
     def param(self, name: str, values: dict[str, list[str]] | None = None) -> str | None:
         """The first value of `name` (case-insensitively, as ASP.NET reads ReturnUrl)."""
