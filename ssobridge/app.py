@@ -9,10 +9,11 @@ import re
 import sys
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
-from .certificates import certificate_expiries
 from .audit import LOGGER as AUDIT_LOGGER
 from .audit import AuditFile, iso_time
+from .certificates import certificate_expiries
 from .config import Config
 from .directory import DirectorySet
 from .events.delivery import Forwarder
@@ -23,13 +24,15 @@ from .lockout import Shield, Store
 from .metrics import MetricsPage, StateCollector, metrics_off
 from .providers import Bridge
 from .providers.events import EventProvider
+from .providers.login import LoginProvider
 from .providers.userinfo import CARD_ATTRIBUTES
+from .sso.web import SIGN_IN_ATTRIBUTES, SignIn
 from .wire import Endpoint
 
 
 @dataclass
 class Runtime:
-    endpoint: Endpoint
+    endpoint: Callable  # the WSGI application: the SOAP Endpoint, with /sso/ routed to the sign-in site
     directories: DirectorySet
     forwarder: Forwarder | None = None
     store: EventStore | None = None
@@ -50,7 +53,8 @@ class Runtime:
 
 def build(config: Config, directories: DirectorySet | None = None) -> Runtime:
     """Everything `serve` runs; `directories` replaces the configured ones (the demo's sample directory)."""
-    extra = config.policy.attributes() + (CARD_ATTRIBUTES if config.user_info else ())
+    extra = config.policy.attributes() + (CARD_ATTRIBUTES if config.user_info else ()) \
+        + (SIGN_IN_ATTRIBUTES if config.sso.enabled else ())
     directories = directories or DirectorySet.from_settings(config.directories, extra,
                                                                 data_dir=config.server.data_dir)
     store = forwarder = events = None
@@ -64,7 +68,19 @@ def build(config: Config, directories: DirectorySet | None = None) -> Runtime:
     bridge = Bridge(config, directories, events, lockouts)
     endpoint = Endpoint(bridge, config.server.public_url, config.server.max_body_bytes, config.server.max_variables,
                         operations_routes(config, directories, lockouts, store))
+    if config.sso.enabled:
+        sign_in = SignIn(config.sso, LoginProvider(directories, config.messages, config.login, lockouts), directories,
+                         config.server.data_dir)
+        endpoint = with_sign_in(endpoint, sign_in)
     return Runtime(endpoint, directories, forwarder, store)
+
+
+def with_sign_in(endpoint: Callable, sign_in: Callable) -> Callable:
+    """The one place /sso/ is routed: paths under it go to the sign-in site, everything else to the SOAP Endpoint."""
+    def application(environ: dict, start_response: Callable):
+        path = environ.get("PATH_INFO", "").lower()
+        return (sign_in if path == "/sso" or path.startswith("/sso/") else endpoint)(environ, start_response)
+    return application
 
 
 def operations_routes(config: Config, directories: DirectorySet, lockouts: Shield | None,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need: a Samba AD DC and OpenLDAP slapd (real directories),
 # faketime and openssl, MIT krb5's headers and gcc (pip builds pyspnego[kerberos]'s gssapi and krb5 from
-# source on Linux), and Mono for the .NET client test.
+# source on Linux), Mono for the .NET client test, and chromium with its driver for the sign-in page.
 #   - As root on Debian/Ubuntu: apt-get --no-install-recommends, only what is missing (a no-op in well
 #     under a second when all is there). No service is started or configured: slapd is preseeded with
 #     slapd/no_configuration, and package scripts may not start daemons while we install.
@@ -14,6 +14,7 @@ packages=(
   faketime openssl
   libkrb5-dev gcc python3-dev                                                          # pip builds gssapi, krb5
   mono-mcs libmono-system-web-services4.0-cil                                          # .NET client
+  chromium chromium-driver                                                             # the sign-in page in a browser
 )
 
 installed() {
