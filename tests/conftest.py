@@ -2,5 +2,6 @@
 tests/support/fixtures.py), ssobridge running on them (tests/support/services.py) and the .NET client."""
 
 from tests.support.dotnet_client import dotnet  # noqa: F401
+from tests.support.events import receiver  # noqa: F401
 from tests.support.fixtures import *  # noqa: F401,F403
 from tests.support.services import ad_service, ldap_service, site  # noqa: F401

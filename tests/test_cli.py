@@ -11,6 +11,7 @@ import sys
 from cryptography import x509
 
 from tests.support.services import MESSAGES, WEB_SERVICE_PASSWORD, WRONG, ad_config, openldap_config, toml_string
+from tests.support.services import ssobridge
 
 
 def write_config(tmp_path, body: str):
@@ -18,11 +19,6 @@ def write_config(tmp_path, body: str):
     path.write_text(f"[smartertrack]\nweb_service_password = {toml_string(WEB_SERVICE_PASSWORD)}\n{body}",
                     encoding="utf-8")
     return path
-
-
-def ssobridge(*arguments: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ssobridge", *arguments], input=stdin, capture_output=True,
-                          encoding="utf-8", timeout=60)
 
 
 def test_check_passes_for_a_good_config(tmp_path, samba_ad, openldap):

@@ -5,20 +5,8 @@ from __future__ import annotations
 import pytest
 from cryptography import x509
 
-from ssobridge.config import DEFAULT_USER_FILTERS, DirectorySettings
 from ssobridge.directory import AccountState, Directory, DirectorySet, DirectoryUnavailable, parse_login_name
-
-
-def settings_for(directory, **overrides) -> DirectorySettings:
-    kind = "active_directory" if directory.kind == "ad" else "ldap"
-    values = dict(name=directory.kind, type=kind, urls=(directory.ldaps_url,), base_dn=directory.base_dn,
-                  bind_dn=directory.service_dn, bind_password=directory.service_password,
-                  ca_file=str(directory.ca_file), connect_timeout=3, timeout=5,
-                  netbios_domain=directory.netbios_domain,
-                  upn_suffixes=(directory.upn_suffix,) if directory.upn_suffix else (),
-                  user_filter=DEFAULT_USER_FILTERS[kind], membership_cache_seconds=60, group_name_cache_seconds=600)
-    values.update(overrides)
-    return DirectorySettings(**values)
+from tests.support.services import settings_for
 
 
 @pytest.fixture(params=["samba_ad", "openldap"])

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from ssobridge.config import ConfigError, load
 from ssobridge.events.store import SCHEMA_VERSION, EventStore
 from tests.support.services import start_service
-from tests.test_events import events_config, notify, receiver, wait_for  # noqa: F401 (receiver: a fixture)
+from tests.support.events import events_config, notify, wait_for
 
 # The first release's store.py: SCHEMA, executescript'd at every open after these two PRAGMAs.
 V1_SCHEMA = """

@@ -7,8 +7,7 @@ import re
 import time
 
 from tests.support.services import openldap_config, start_service
-from tests.test_metrics import get
-from tests.test_workers import TWO_WORKERS
+from tests.support.services import get, TWO_WORKERS
 
 RETRY_DOWN_AFTER = 1
 

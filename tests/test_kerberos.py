@@ -16,7 +16,7 @@ from ssobridge.diagnose import kerberos_lines
 from ssobridge.directory import Directory, DirectorySet
 from ssobridge.sso.kerberos import KerberosAcceptor, KerberosResult
 from tests.support.services import ad_config
-from tests.test_directory_layer import settings_for
+from tests.support.services import settings_for
 
 
 @pytest.fixture

@@ -6,24 +6,13 @@ exact whichever worker answered which call and which worker answers the scrape.
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.services import (WRONG, authenticate, call, openldap_config, sign_in_cookie,
                                     start_service)
-from tests.test_events import jsonl, notify, wait_for
-from tests.test_workers import JSONL_ONLY, LOCKOUT, TWO_WORKERS, pids_of
-
-
-def get(service, path: str, headers: dict | None = None) -> tuple[int, dict, str]:
-    url = service.url.replace("/ExternalProvider.asmx", path)
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=30) as response:
-            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read().decode("utf-8")
-    except urllib.error.HTTPError as e:
-        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read().decode("utf-8")
+from tests.support.events import jsonl, notify, wait_for
+from tests.support.services import get, JSONL_ONLY, LOCKOUT, pids_of, TWO_WORKERS
 
 
 def scrape(service, headers: dict | None = None) -> dict[tuple[str, frozenset], float]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tests.support.services import (AUTH, WRONG, authenticate, envelope, openldap_config, sign_in_cookie,
                                     start_service)
-from tests.test_events import wait_for
+from tests.support.events import wait_for
 
 NO_SHIELD = "[lockout]\nenabled = false\n"  # many wrong passwords in a row, on purpose
 

@@ -17,8 +17,8 @@ import pytest
 
 from ssobridge.directory import Directory, parse_login_name
 from tests.support.directory import bound
-from tests.test_directory_layer import settings_for
-from tests.test_search_retry import bad_password_count
+from tests.support.lockout import bad_password_count
+from tests.support.services import settings_for
 
 DC1_SERVER = "CN=DC1,CN=Servers,CN=Default-First-Site-Name,CN=Sites,CN=Configuration,DC=example,DC=test"
 

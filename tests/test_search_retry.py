@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 
-import ldap3
 import pytest
 
 from ssobridge.config import DEFAULT_MESSAGES, LockoutSettings, LoginSettings
@@ -19,9 +18,9 @@ from ssobridge.lockout import Shield
 from ssobridge.lockout.store import Store
 from ssobridge.providers.base import Variables
 from ssobridge.providers.login import LoginProvider
-from tests.support.directory import bound
 from tests.support.network import ResettingProxy
-from tests.test_directory_layer import settings_for
+from tests.support.lockout import bad_password_count
+from tests.support.services import settings_for
 
 
 @pytest.fixture
@@ -50,12 +49,6 @@ class ArmsAfterOpening(Connector):
             self.armed = True
             self.proxy.arm()
         return connection
-
-
-def bad_password_count(ad, dn: str) -> int:
-    with bound(ad, ad.admin_dn, ad.admin_password) as admin:
-        admin.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["badPwdCount"])
-        return int((admin.response[0]["raw_attributes"].get("badPwdCount") or [b"0"])[0])
 
 
 def test_a_search_whose_new_connection_is_reset_is_retried_once_on_the_next_server(

@@ -14,11 +14,10 @@ from ssobridge.directory import Directory, DirectorySet, parse_login_name
 from ssobridge.directory.connections import ServiceAccountRefused
 from tests.support.directory import bound
 from tests.support.services import (ATTRIBUTES, MESSAGES, ad_config, authenticate, fail, identity, ok,
-                                    openldap_config, start_service)
+                                    start_service)
 from ssobridge.providers.base import Variables
 from ssobridge.providers.login import LoginProvider
-from tests.test_cli import ssobridge
-from tests.test_directory_layer import settings_for
+from tests.support.services import settings_for, ssobridge
 
 WRONG_BIND_PASSWORD = "Not-The-Service-Passw0rd"
 

@@ -8,7 +8,6 @@ refused a password or took the event leader lock. Each test pins `workers = 2` (
 from __future__ import annotations
 
 import os
-import re
 import signal
 import sqlite3
 import time
@@ -17,18 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tests.support.lockout import directory_failures
 from tests.support.services import WRONG, authenticate, openldap_config, start_service
-from tests.test_events import jsonl, notify, wait_for
-
-TWO_WORKERS = "workers = 2\n"
-JSONL_ONLY = ('[events]\ndatabase = "events.db"\n'
-              '[[events.sink]]\nname = "archive"\ntype = "jsonl"\npath = "events.jsonl"\n')
-LOCKOUT = "Too many failed sign-ins. Try again later or contact your IT helpdesk."
-
-
-def pids_of(log: str, marker: str) -> list[int]:
-    """The process id at the start of every log line containing `marker`, in order."""
-    return [int(m.group(1)) for m in re.finditer(r"^\S+ \S+ (\d+) .*" + re.escape(marker), log, re.MULTILINE)]
-
+from tests.support.events import jsonl, notify, wait_for
+from tests.support.services import JSONL_ONLY, LOCKOUT, pids_of, TWO_WORKERS
 
 def pending(tmp_path) -> int:
     with closing(sqlite3.connect(tmp_path / "events.db")) as db:

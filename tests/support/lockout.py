@@ -37,3 +37,9 @@ def slapd_binds(directory: DirectoryFixture) -> int:
 def binds_since(directory: DirectoryFixture, before: int) -> int:
     """Binds since slapd_binds() said `before`, without the two readings' own."""
     return slapd_binds(directory) - before - 1
+
+
+def bad_password_count(ad, dn: str) -> int:
+    with bound(ad, ad.admin_dn, ad.admin_password) as admin:
+        admin.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["badPwdCount"])
+        return int((admin.response[0]["raw_attributes"].get("badPwdCount") or [b"0"])[0])

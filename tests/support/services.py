@@ -43,10 +43,12 @@ Logging in, and what the answer must be:
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +56,8 @@ from xml.sax.saxutils import escape
 
 import pytest
 from lxml import etree
+
+from ssobridge.config import DEFAULT_USER_FILTERS, DirectorySettings
 
 NS = "http://tempuri.org/"
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -289,3 +293,42 @@ def identity(directory, key: str) -> list[str]:
     if user.attributes.get("title"):
         outputs.append(f"cf_Job Title={user.attributes['title']}")
     return outputs
+
+
+# --- shared by several test modules ---------------------------------------------------------------------
+
+TWO_WORKERS = "workers = 2\n"
+JSONL_ONLY = ('[events]\ndatabase = "events.db"\n'
+              '[[events.sink]]\nname = "archive"\ntype = "jsonl"\npath = "events.jsonl"\n')
+LOCKOUT = "Too many failed sign-ins. Try again later or contact your IT helpdesk."
+
+
+def settings_for(directory, **overrides) -> DirectorySettings:
+    kind = "active_directory" if directory.kind == "ad" else "ldap"
+    values = dict(name=directory.kind, type=kind, urls=(directory.ldaps_url,), base_dn=directory.base_dn,
+                  bind_dn=directory.service_dn, bind_password=directory.service_password,
+                  ca_file=str(directory.ca_file), connect_timeout=3, timeout=5,
+                  netbios_domain=directory.netbios_domain,
+                  upn_suffixes=(directory.upn_suffix,) if directory.upn_suffix else (),
+                  user_filter=DEFAULT_USER_FILTERS[kind], membership_cache_seconds=60, group_name_cache_seconds=600)
+    values.update(overrides)
+    return DirectorySettings(**values)
+
+
+def ssobridge(*arguments: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ssobridge", *arguments], input=stdin, capture_output=True,
+                          encoding="utf-8", timeout=60)
+
+
+def pids_of(log: str, marker: str) -> list[int]:
+    """The process id at the start of every log line containing `marker`, in order."""
+    return [int(m.group(1)) for m in re.finditer(r"^\S+ \S+ (\d+) .*" + re.escape(marker), log, re.MULTILINE)]
+
+
+def get(service, path: str, headers: dict | None = None) -> tuple[int, dict, str]:
+    url = service.url.replace("/ExternalProvider.asmx", path)
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=30) as response:
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read().decode("utf-8")
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read().decode("utf-8")

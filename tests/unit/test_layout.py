@@ -101,3 +101,16 @@ def test_ldap3_is_imported_only_by_the_directory_layer_and_the_demo():
 def test_module_fits_the_size_limit(name):
     lines = len(modules()[name].read_text(encoding="utf-8").splitlines())
     assert lines <= MAX_MODULE_LINES, f"{name}: {lines} lines"
+
+
+def test_no_test_module_imports_another_test_module():
+    """Shared helpers live in tests/support/; a test module is never a library for another."""
+    tests = PACKAGE.parent / "tests"
+    offenders = []
+    for path in sorted(tests.rglob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            offenders += [f"{path.relative_to(tests)} imports {n}" for n in names
+                          if any(part.startswith("test_") for part in n.split("."))]
+    assert offenders == []

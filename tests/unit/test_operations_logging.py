@@ -11,7 +11,7 @@ import pytest
 from ssobridge.app import JsonLines, RequestValues
 from ssobridge.audit import LOGGER, AuditFile
 from ssobridge.providers.base import Variables
-from tests.unit.test_request_provider import chat, options, provider, ticket
+from tests.support.fake_directory import chat, options, provider, ticket
 
 DN = "uid={},ou=people,dc=example,dc=org"
 
