@@ -1,127 +1,175 @@
-"""The Negotiate branch of /sso/login, in process, against the real Samba AD: a fake acceptor of the Kerberos
-acceptor's shape (ssobridge/sso/kerberos.py: accept(header) -> KerberosResult(principal, response_token,
-error), challenge_header()) stands in for GSSAPI; the directory lookup, GetSignInCookieInfo's account check
-and the cookie are the real ones. DirectorySet.find_principal comes with the Kerberos module; PrincipalLookup
-stands in for it here, finding the principal as a UPN.
+"""Kerberos sign-in (Negotiate) on /sso/login, end to end: a real running ssobridge with the keytab of the
+`kerberos` fixture, tickets from Samba AD's KDC (kinit), the real directory lookup (find_principal), the
+account check of GetSignInCookieInfo, the cookie, and then GetSignInCookieInfo through the .NET client.
+
+The KDC itself refuses tickets to disabled, expired and locked accounts (AS and TGS: "Client's credentials have
+been revoked"), so ssobridge's own check matters for a ticket issued before the account changed (tickets live
+for hours): those tests take the ticket while the account is still good, then change it.
 """
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass
+import base64
+import re
+from contextlib import contextmanager
+from datetime import timedelta
+from email.utils import format_datetime
+from urllib.parse import quote
 
+import ldap3
 import pytest
 from markupsafe import escape
 
-from ssobridge.app import shield
-from ssobridge.config import load
-from ssobridge.directory import DirectorySet
-from ssobridge.providers.login import LoginProvider
 from ssobridge.sso.cookie import read_cookie
-from ssobridge.sso.web import KERBEROS_FAILED, KERBEROS_ONLY, NO_ACCOUNT, SIGN_IN_ATTRIBUTES, SignIn
-from tests.support.services import MESSAGES, ad_config
-from tests.support.sso import sso_toml
+from ssobridge.sso.web import KERBEROS_FAILED, KERBEROS_ONLY, NO_ACCOUNT
+from tests.support.directory import bound
+from tests.support.services import ATTRIBUTES, MESSAGES, WEB_SERVICE_PASSWORD, ad_config, identity, start_service
+from tests.support.sso import Browser, form_value, sso_toml
 
 PORTAL = "https://helpdesk.example.test/"
+RETURN = "https://helpdesk.example.test/Main/frmTickets.aspx?x=1"
+MINUTES = 45
+GARBAGE = "Negotiate " + base64.b64encode(b"\x60\x03garbage").decode()
+REVOKED = "Client's credentials have been revoked"
 
 
-@dataclass(frozen=True)
-class KerberosResult:
-    principal: str | None
-    response_token: str | None
-    error: str | None
-
-
-class FakeAcceptor:
-    """Token "good-<user>" is <user>@EXAMPLE.TEST with the mutual token "reply"; anything else fails."""
-
-    def accept(self, authorization_header: str | None) -> KerberosResult:
-        token = (authorization_header or "").partition(" ")[2]
-        if token.startswith("good-"):
-            return KerberosResult(f"{token[5:]}@EXAMPLE.TEST", "reply", None)
-        return KerberosResult(None, None, "defective token")
-
-    def challenge_header(self) -> tuple[str, str]:
-        return ("WWW-Authenticate", "Negotiate")
-
-
-class PrincipalLookup(DirectorySet):
-    def find_principal(self, principal: str):
-        return self.find(username=principal)
-
-
-def sign_in_app(samba_ad, folder, **extra) -> tuple[SignIn, object]:
-    section, key = sso_toml(PORTAL, **extra)
-    path = folder / "ssobridge.toml"
-    path.write_text('[smartertrack]\nweb_service_password = "x"\n' + ad_config(samba_ad) + section, encoding="utf-8")
-    config = load(str(path))
-    directories = PrincipalLookup.from_settings(config.directories, SIGN_IN_ATTRIBUTES, data_dir=str(folder))
-    login = LoginProvider(directories, config.messages, config.login, shield(config))
-    return SignIn(config.sso, login, directories, str(folder), acceptor=FakeAcceptor()), key
-
-
-def get(app: SignIn, path: str, authorization: str | None = None) -> tuple[str, list, str]:
-    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path.partition("?")[0], "QUERY_STRING": path.partition("?")[2],
-               "wsgi.url_scheme": "https", "wsgi.input": io.BytesIO(b"")}
-    if authorization:
-        environ["HTTP_AUTHORIZATION"] = authorization
-    answer = []
-    body = app(environ, lambda status, headers: answer.extend([status, headers]))
-    return answer[0], answer[1], b"".join(body).decode("utf-8")
-
-
-def headers_named(headers: list, name: str) -> list[str]:
-    return [value for key, value in headers if key == name]
+def kerberos_service(samba_ad, kerberos, folder, **extra):
+    """ssobridge on samba_ad with [sso] and the fixture's keytab: (service, machine key)."""
+    section, key = sso_toml(PORTAL, cookie_domain="example.test", cookie_path="/", ticket_minutes=MINUTES,
+                            kerberos_keytab=kerberos.keytab, kerberos_principal=kerberos.principal, **extra)
+    return start_service(folder, ad_config(samba_ad) + ATTRIBUTES + section), key
 
 
 @pytest.fixture(scope="module")
-def negotiate(samba_ad, tmp_path_factory):
-    app, key = sign_in_app(samba_ad, tmp_path_factory.mktemp("negotiate"))
-    yield app, key
-    app.directories.close()
+def negotiate_site(samba_ad, kerberos, tmp_path_factory):
+    service, key = kerberos_service(samba_ad, kerberos, tmp_path_factory.mktemp("negotiate"))
+    yield service, key
+    service.stop()
 
 
-def test_without_a_token_the_answer_is_401_negotiate_with_the_form_as_fallback(negotiate):
-    status, headers, body = get(negotiate[0], "/sso/login?ReturnUrl=%2FMain%2F")
-    assert status == "401 Unauthorized"
-    assert headers_named(headers, "WWW-Authenticate") == ["Negotiate"]
-    assert '<input id="username" name="username"' in body and 'name="ReturnUrl" value="/Main/"' in body
+def sign_in(service, authorization: str | None, return_url: str | None = RETURN):
+    path = "/sso/login" + (f"?ReturnUrl={quote(return_url, safe='')}" if return_url else "")
+    return Browser(service.url).get(path, {"Authorization": authorization} if authorization else None)
 
 
-def test_a_kerberos_ticket_gets_the_cookie_without_a_password(negotiate):
-    app, key = negotiate
-    status, headers, _ = get(app, "/sso/login?ReturnUrl=%2FMain%2F", "Negotiate good-jdoe")
-    assert status == "302 Found"
-    assert headers_named(headers, "Location") == ["https://helpdesk.example.test/Main/"]
-    assert headers_named(headers, "WWW-Authenticate") == ["Negotiate reply"]
-    cookie = headers_named(headers, "Set-Cookie")[0]
-    assert cookie.endswith("; Path=/; Secure; HttpOnly; SameSite=Lax")
-    assert read_cookie(key, cookie.split(";")[0].partition("=")[2]).name == "EXAMPLE\\jdoe"
-
-
-@pytest.mark.parametrize("user, reason", [("disabled", "disabled"), ("expired", "account_expired")])
-def test_an_inactive_account_with_a_ticket_gets_no_cookie_and_a_page_saying_why(negotiate, user, reason):
-    status, headers, body = get(negotiate[0], "/sso/login", f"Negotiate good-{user}")
-    assert status == "403 Forbidden"
-    assert headers_named(headers, "Set-Cookie") == []
-    assert f'<p class="message" role="alert">{MESSAGES[reason]}</p>' in body
-
-
-@pytest.mark.parametrize("token, note", [("Negotiate garbage", KERBEROS_FAILED), ("Negotiate good-nobody", NO_ACCOUNT)])
-def test_a_failed_token_or_unknown_principal_falls_back_to_the_form(negotiate, token, note):
-    status, headers, body = get(negotiate[0], "/sso/login", token)
-    assert status == "200 OK"
-    assert [c for c in headers_named(headers, "Set-Cookie") if c.startswith(".ASPXAUTH")] == []
-    assert f'<p class="note" id="note">{note}</p>' in body and '<input id="password"' in body
-
-
-def test_kerberos_only_shows_no_form(samba_ad, tmp_path):
-    keytab = tmp_path / "http.keytab"  # read by the real acceptor only; the fake one stands in
-    keytab.write_bytes(b"")
-    app, _ = sign_in_app(samba_ad, tmp_path, form=False, kerberos_keytab=str(keytab))
+@contextmanager
+def changed_for_a_moment(directory, user, attribute: str, value: str):
+    """`attribute` of the user's entry is `value` inside the block and its old value again after it."""
+    with bound(directory, directory.admin_dn, directory.admin_password) as admin:
+        admin.search(user.dn, "(objectClass=*)", ldap3.BASE, attributes=[attribute])
+        before = admin.response[0]["raw_attributes"][attribute]
+        assert admin.modify(user.dn, {attribute: [(ldap3.MODIFY_REPLACE, [value])]}), admin.result
     try:
-        status, headers, body = get(app, "/sso/login")
-        assert status == "401 Unauthorized" and headers_named(headers, "WWW-Authenticate") == ["Negotiate"]
-        assert str(escape(KERBEROS_ONLY)) in body and "<form" not in body
+        yield
     finally:
-        app.directories.close()
+        with bound(directory, directory.admin_dn, directory.admin_password) as admin:
+            assert admin.modify(user.dn, {attribute: [(ldap3.MODIFY_REPLACE, before)]}), admin.result
+
+
+def test_a_kerberos_ticket_gets_the_cookie_without_a_password_and_get_sign_in_cookie_info_accepts_it(
+        negotiate_site, kerberos, samba_ad, dotnet):
+    service, key = negotiate_site
+    client = kerberos.negotiate_client(kerberos.kinit(samba_ad.users["jdoe"]))
+
+    answer = sign_in(service, "Negotiate " + base64.b64encode(client.step()).decode())
+
+    assert (answer.status, answer.header("Location")) == (302, RETURN)
+    scheme, _, mutual = answer.header("WWW-Authenticate").partition(" ")
+    assert scheme == "Negotiate"
+    assert client.step(base64.b64decode(mutual)) is None and client.complete  # the client trusts the server
+    cookie = answer.cookie(".ASPXAUTH")
+    value = re.match(r"\.ASPXAUTH=([0-9A-F]+); ", cookie).group(1)
+    ticket = read_cookie(key, value)
+    assert ticket.name == "EXAMPLE\\jdoe"
+    assert ticket.expiration - ticket.issue_date == timedelta(minutes=MINUTES)
+    expires = format_datetime(ticket.expiration, usegmt=True)
+    assert cookie == f".ASPXAUTH={value}; Expires={expires}; Domain=example.test; Path=/; HttpOnly; SameSite=Lax"
+    result = dotnet.call(service.url, "GetSignInCookieInfo",
+                         [f"authPW={WEB_SERVICE_PASSWORD}", f"loginUsername={ticket.name}"])
+    assert result == {"Success": True, "Message": "Login Successful",
+                      "OutputVariables": ["Authentication=OK", *identity(samba_ad, "jdoe")]}
+    assert "event=sso_sign_in method=kerberos name='EXAMPLE\\\\jdoe'" in service.log()
+
+
+def test_without_a_token_the_answer_is_401_negotiate_with_the_form_as_fallback(negotiate_site):
+    answer = sign_in(negotiate_site[0], None, "/Main/")
+    assert answer.status == 401
+    assert [v for k, v in answer.headers if k.lower() == "www-authenticate"] == ["Negotiate"]
+    assert answer.cookie(".ASPXAUTH") is None
+    assert '<input id="password"' in answer.text and form_value(answer.text, "ReturnUrl") == "/Main/"
+
+
+def machine_header(kerberos, folder) -> str:
+    """What a service running as a domain PC's SYSTEM account sends: a real ticket for the principal DC1$@REALM
+    (the DC's computer account, from its keys), which is no person: AD's user filter does not find it."""
+    import spnego
+
+    keytab = kerberos.export_keytab(folder / "dc1.keytab", f"DC1$@{kerberos.realm}")
+    client = spnego.client(spnego.KerberosKeytab(keytab=f"FILE:{keytab}", principal=f"DC1$@{kerberos.realm}"),
+                           hostname=kerberos.host, service="HTTP", protocol="negotiate")
+    return "Negotiate " + base64.b64encode(client.step()).decode()
+
+
+@pytest.mark.parametrize("token, note", [("garbage", KERBEROS_FAILED), ("a computer's", NO_ACCOUNT)])
+def test_a_failed_token_or_a_principal_without_a_person_falls_back_to_the_form(negotiate_site, kerberos, tmp_path,
+                                                                                token, note):
+    header = GARBAGE if token == "garbage" else machine_header(kerberos, tmp_path)
+    answer = sign_in(negotiate_site[0], header)
+    assert answer.status == 200
+    assert answer.cookie(".ASPXAUTH") is None and answer.header("WWW-Authenticate") is None
+    assert f'<p class="note" id="note">{note}</p>' in answer.text and '<input id="password"' in answer.text
+    assert form_value(answer.text, "ReturnUrl") == RETURN
+    reason = "error='Invalid token was supplied'" if token == "garbage" else \
+        "principal='DC1$@EXAMPLE.TEST' reason='no directory entry'"
+    assert f"event=sso_kerberos outcome=FAIL {reason}" in negotiate_site[0].log()
+
+
+@pytest.mark.parametrize("key, attribute, good, reason", [
+    ("disabled", "userAccountControl", "512", "disabled"),  # NORMAL_ACCOUNT without ACCOUNTDISABLE
+    ("account_expired", "accountExpires", "0", "account_expired"),  # 0: never expires
+])
+def test_an_inactive_account_gets_no_ticket_and_a_ticket_from_before_gets_no_cookie(negotiate_site, kerberos, samba_ad,
+                                                                                    key, attribute, good, reason):
+    user = samba_ad.users[key]
+    with pytest.raises(RuntimeError, match=REVOKED):  # the KDC itself refuses the account
+        kerberos.kinit(user)
+    with changed_for_a_moment(samba_ad, user, attribute, good):
+        header = kerberos.negotiate_header(kerberos.kinit(user))
+
+    answer = sign_in(negotiate_site[0], header)
+
+    assert answer.status == 403
+    assert answer.cookie(".ASPXAUTH") is None
+    assert f'<p class="message" role="alert">{escape(MESSAGES[reason])}</p>' in answer.text
+
+
+def test_a_locked_account_with_a_ticket_from_before_gets_no_cookie(negotiate_site, kerberos, samba_ad):
+    user = samba_ad.users["lockable"]
+    ccache = kerberos.kinit(user)
+    header = kerberos.negotiate_header(ccache)
+    samba_ad.lock_out(user)
+    try:
+        with pytest.raises(Exception, match=REVOKED):  # no more service tickets for the locked account
+            kerberos.negotiate_token(ccache, host="dc1.example.test", service="HOST")
+
+        answer = sign_in(negotiate_site[0], header)
+
+        assert answer.status == 403
+        assert answer.cookie(".ASPXAUTH") is None
+        assert f'<p class="message" role="alert">{escape(MESSAGES["locked"])}</p>' in answer.text
+    finally:
+        samba_ad.unlock(user)
+
+
+def test_kerberos_only_shows_no_form_and_refuses_a_failed_token(samba_ad, kerberos, tmp_path):
+    service, _ = kerberos_service(samba_ad, kerberos, tmp_path, form=False)
+    try:
+        challenge = sign_in(service, None)
+        assert challenge.status == 401 and challenge.header("WWW-Authenticate") == "Negotiate"
+        failed = sign_in(service, GARBAGE)
+        assert failed.status == 403 and failed.header("WWW-Authenticate") is None
+        for answer in (challenge, failed):
+            assert str(escape(KERBEROS_ONLY)) in answer.text and "<form" not in answer.text
+            assert answer.cookie(".ASPXAUTH") is None
+    finally:
+        service.stop()

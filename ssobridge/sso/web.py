@@ -113,19 +113,18 @@ class Request:
 
 
 class SignIn:
-    """The WSGI application of /sso/. `acceptor` replaces the Kerberos acceptor built from kerberos_keytab."""
+    """The WSGI application of /sso/."""
 
-    def __init__(self, settings: SsoSettings, login: LoginProvider, directories: DirectorySet, data_dir: str,
-                 acceptor=None):
+    def __init__(self, settings: SsoSettings, login: LoginProvider, directories: DirectorySet, data_dir: str):
         self.settings = settings
         self.key = MachineKey.from_settings(settings)
         self.login = login
         self.directories = directories
         self.csrf = Csrf(secret_key(Path(data_dir or ".")))
-        if acceptor is None and settings.kerberos_keytab:
+        self.acceptor = None
+        if settings.kerberos_keytab:
             from .kerberos import KerberosAcceptor  # pyspnego and GSSAPI only where Kerberos is configured
-            acceptor = KerberosAcceptor(settings.kerberos_keytab, settings.kerberos_principal)
-        self.acceptor = acceptor
+            self.acceptor = KerberosAcceptor(settings.kerberos_keytab, settings.kerberos_principal)
         environment = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
                                          undefined=jinja2.StrictUndefined)
         self._login_page = environment.get_template("sso_login.html.j2")

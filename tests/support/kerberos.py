@@ -14,6 +14,7 @@ The `kerberos` fixture (session-scoped, on top of samba_ad) adds:
 Use it:
     ccache = kerberos.kinit(samba_ad.users["jdoe"])        # `kinit` with the password, a FILE: ccache
     header = kerberos.negotiate_header(ccache)             # "Negotiate <base64>" for HTTP@sso.example.test
+    client = kerberos.negotiate_client(ccache)             # client.step() -> token; client.step(answer): mutual
     KerberosAcceptor(kerberos.keytab, kerberos.principal).accept(header).principal == "jdoe@EXAMPLE.TEST"
     kerberos.export_keytab(path, principal)                # another keytab (e.g. after reset_service_key)
     kerberos.reset_service_key()                           # new password for sso-http: the kvno goes up
@@ -73,13 +74,17 @@ class KerberosRealm:
             raise RuntimeError(f"kinit {principal} failed: {result.stdout}{result.stderr}")
         return ccache
 
-    def negotiate_token(self, ccache: str, host: str | None = None, service: str = "HTTP") -> bytes:
-        """The first SPNEGO token a browser would send for service@host, from the tickets in `ccache`."""
+    def negotiate_client(self, ccache: str, host: str | None = None, service: str = "HTTP"):
+        """A browser's side of Negotiate (a pyspnego client) for service@host with the tickets in `ccache`:
+        client.step() gives the first token; client.step(answer) checks the server's mutual-auth answer."""
         import spnego
 
-        client = spnego.client(spnego.KerberosCCache(ccache=ccache), hostname=host or self.host,
-                               service=service, protocol="negotiate")
-        return client.step()
+        return spnego.client(spnego.KerberosCCache(ccache=ccache), hostname=host or self.host, service=service,
+                             protocol="negotiate")
+
+    def negotiate_token(self, ccache: str, host: str | None = None, service: str = "HTTP") -> bytes:
+        """The first SPNEGO token a browser would send for service@host, from the tickets in `ccache`."""
+        return self.negotiate_client(ccache, host, service).step()
 
     def negotiate_header(self, ccache: str, host: str | None = None) -> str:
         import base64
