@@ -21,6 +21,7 @@ from spyne.server.wsgi import WsgiApplication
 
 from .. import metrics
 from ..operations import OPERATIONS
+from . import envelope
 from .soap import NS, PARSED_ENVELOPE, make_applications
 
 log = logging.getLogger("ssobridge.http")
@@ -50,6 +51,7 @@ class Endpoint:
         soap11, soap12 = make_applications(bridge, max_variables)
         self._soap11 = WsgiApplication(soap11)
         self._soap12 = WsgiApplication(soap12)
+        self._call = bridge.call
         self._wsdl = load_wsdl(public_url)
         self._max_body = max_body_bytes
         self._max_variables = max_variables
@@ -79,9 +81,14 @@ class Endpoint:
         parsed, problem = _check_envelope(body, soap12, self._max_variables)
         if problem:
             return _fault(start_response, "400 Bad Request", problem, soap12)
+        root, call = parsed[0], parsed[2]
+        if (items := envelope.plain_items(root, call, self._max_variables)) is not None:
+            status, headers, data = envelope.answer(self._call, call.tag[len(NS) + 2:], items, soap12)
+            start_response(status, headers)
+            return [data]
         environ = dict(environ, **{"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body)),
                                    "QUERY_STRING": "", "CONTENT_TYPE": _CHARSET.sub("", environ["CONTENT_TYPE"])
-                                   + "; charset=utf-8", PARSED_ENVELOPE: parsed})
+                                   + "; charset=utf-8", PARSED_ENVELOPE: parsed[:2]})
         return (self._soap12 if soap12 else self._soap11)(environ, start_response)
 
     def _get(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
@@ -159,8 +166,8 @@ def _as_utf8(body: bytes, content_type: str) -> tuple[bytes, tuple[str, str] | N
 
 
 def _check_envelope(body: bytes, soap12: bool, max_variables: int) -> tuple[tuple | None, str | None]:
-    """The parsed envelope (root, xml ids) for spyne, or a short plain reason when the body is not a
-    SOAP call of one of our operations."""
+    """The parsed envelope (root, xml ids, the operation's element), or a short plain reason when the
+    body is not a SOAP call of one of our operations."""
     try:
         root, ids = etree.XMLID(body, _PARSER)
     except etree.XMLSyntaxError as e:
@@ -181,7 +188,7 @@ def _check_envelope(body: bytes, soap12: bool, max_variables: int) -> tuple[tupl
         return None, f"More than {max_variables} InputVariables."
     if b"<!--" in body:  # spyne's own parser drops comments (<string>a<!-- -->b</string> is "ab")
         etree.strip_tags(root, etree.Comment)
-    return (root, ids), None
+    return (root, ids, call), None
 
 
 def _plain(start_response: StartResponse, status: str, text: str, headers: list | None = None) -> list[bytes]:

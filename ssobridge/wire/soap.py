@@ -104,6 +104,10 @@ def variable_pairs(inputs: ComplexModel | None, limit: int) -> list[tuple[str, s
     items = getattr(inputs, "InputVariables", None) or []
     if len(items) > limit:
         raise TooManyVariables(limit)
+    return pairs_of(items)
+
+
+def pairs_of(items: list[str | None]) -> list[tuple[str, str]]:
     pairs = []
     for item in items:
         if item is None or "=" not in item:
