@@ -54,7 +54,6 @@ def service(tmp_path_factory, listener):
     body = directory_toml("corp", "active_directory", [f"ldaps://127.0.0.1:{listener.port}"], "DC=example,DC=test",
                           "svc@example.test", "svc-password", connect_timeout=1, timeout=1,
                           netbios_domain="EXAMPLE", upn_suffixes=["example.test"])
-    body += "[server]\n" if False else ""
     running = start_service(tmp_path_factory.mktemp("endpoint"), body)
     yield running
     running.stop()
@@ -205,6 +204,15 @@ def test_bad_bodies_get_a_short_plain_fault(service, body, message):
 def test_soap12_bad_body_gets_a_soap12_fault(service):
     status, data = raw_request(service, b"<a/>", {"Content-Type": "application/soap+xml; charset=utf-8"})
     assert status == 400 and fault_text(data) == "Not a SOAP 1.2 envelope."
+
+
+@pytest.mark.parametrize("soap12", [False, True])
+def test_a_body_the_schema_refuses_gets_a_fault_of_the_callers_soap_version(service, soap12):
+    body = envelope("Authenticate", [AUTH], soap12).replace(b"<inputs>", b"<inputs><Bogus>1</Bogus>")
+    status, data = post(service.url, body, soap12)
+    assert status == 500  # as ASMX answers a fault
+    assert "Element '{http://tempuri.org/}Bogus': This element is not expected." in fault_text(data)
+    assert "internal_error" not in service.log()
 
 
 def test_body_over_the_limit_is_refused(service):

@@ -177,7 +177,19 @@ def make_applications(bridge: Bridge, max_variables: int) -> tuple[Application, 
         return Application([ExternalProviderService], tns=NS, name="ExternalProvider",
                            in_protocol=in_protocol(validator="lxml"), out_protocol=out_protocol())
 
-    return application(_Soap11In, Soap11), application(_Soap12In, Soap12)
+    return application(_Soap11In, Soap11), application(_Soap12In, _Soap12Out)
+
+
+
+class _Soap12Out(Soap12):
+    """spyne 2.14 writes a SOAP 1.2 schema-validation fault with values lxml refuses (no Role, bytes: a
+    TypeError, so the caller got a bare 500): it is written as the ordinary SOAP 1.2 fault instead."""
+
+    def schema_validation_error_to_parent(self, ctx, cls, inst, parent, ns, **_):
+        if isinstance(inst.faultstring, bytes):
+            inst.faultstring = inst.faultstring.decode("utf-8", "replace")
+        inst.faultactor, inst.lang = inst.faultactor or "", getattr(inst, "lang", None) or "en"
+        return self.fault_to_parent(ctx, cls, inst, parent, ns)
 
 
 def _to_wire(outcome: ProviderResult, result_type: type[ComplexModel]) -> ComplexModel:
