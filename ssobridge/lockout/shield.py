@@ -118,11 +118,11 @@ class Shield:
             yield attempt
         finally:
             if attempt is None or attempt.lease is not None:  # not given back by a write of record()
-                self.store._connection().execute(RELEASE_LEASE, (account.key, lease))
+                self.store.connection().execute(RELEASE_LEASE, (account.key, lease))
 
     def _decide(self, account: Account, password: str, lease: str) -> Attempt:
         now = self.clock()
-        db = self.store._connection()
+        db = self.store.connection()
         reset_at, locked_until, verifier_at, since, local, repeated, sprayed = db.execute(_FACTS, (
             account.key, now - self.window(account), self.store.digest("wrong", account.key, password),
             self.store.digest("spray", password), now)).fetchone()
@@ -140,7 +140,7 @@ class Shield:
     # --- state --------------------------------------------------------------------------------------
 
     def _local_failures(self, key: str, since: float) -> int:
-        return self.store._connection().execute(
+        return self.store.connection().execute(
             "SELECT COUNT(*) FROM lockout_failures WHERE account = ? AND at >= ?", (key, since)).fetchone()[0]
 
     def _mark_locked(self, account: Account, until: float) -> None:
@@ -214,7 +214,7 @@ class Shield:
     def _is_known(self, key: str, password: str) -> bool:
         if not self.settings.known_password:
             return False
-        row = self.store._connection().execute(
+        row = self.store.connection().execute(
             "SELECT prefilter, salt, verifier FROM lockout_verifiers WHERE account = ?", (key,)).fetchone()
         if row is None or row[0] != self._prefilter(key, password) or not self.budget.take():
             return False
@@ -226,7 +226,7 @@ class Shield:
     def lockouts(self) -> list[Lockout]:
         """Accounts soft-locked now (by failures this host counted or saw counted by the directory)."""
         now = self.clock()
-        rows = self.store._connection().execute(
+        rows = self.store.connection().execute(
             "SELECT a.label, a.locked_until, (SELECT COUNT(*) FROM lockout_failures f WHERE f.account = a.account "
             "AND f.at >= a.reset_at) FROM lockout_accounts a WHERE a.locked_until > ? ORDER BY a.label",
             (now,)).fetchall()

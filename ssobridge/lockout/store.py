@@ -74,14 +74,15 @@ class Store:
         self.key = secret_key(self.folder)
         self.path = self.folder / DATABASE
         self._local = threading.local()
-        self._connection().executescript(SCHEMA)  # IF NOT EXISTS: every process may run it
+        self.connection().executescript(SCHEMA)  # IF NOT EXISTS: every process may run it
 
     def digest(self, purpose: str, *parts: str) -> bytes:
         """HMAC-SHA256 (the first 16 bytes) of the parts under the host's secret key."""
         message = b"\x00".join(part.encode("utf-8", "surrogatepass") for part in (purpose, *parts))
         return hmac.new(self.key, message, hashlib.sha256).digest()[:16]
 
-    def _connection(self) -> sqlite3.Connection:
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection to the state database (SQLite connections are per thread)."""
         db = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -92,7 +93,7 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self._connection()
+        db = self.connection()
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
@@ -108,14 +109,14 @@ class Store:
         try:
             yield
         finally:
-            self._connection().execute(RELEASE_LEASE, (account, owner))
+            self.connection().execute(RELEASE_LEASE, (account, owner))
 
     def take_lease(self, account: str, seconds: float) -> str:
         """Wait for the account's lease and take it; its owner, for RELEASE_LEASE (in the caller's last
         write). One statement, one commit: a free lease is inserted, an expired one (its holder crashed)
         taken over, a live one left alone (no row changed)."""
         owner, deadline = uuid.uuid4().hex, time.time() + seconds
-        db = self._connection()
+        db = self.connection()
         while True:
             now = time.time()
             if db.execute(TAKE_LEASE, (account, owner, now + seconds, now)).rowcount:
