@@ -151,7 +151,9 @@ class _Threads:
     def run(self, function: Callable, *args) -> asyncio.Future:
         """From the event loop thread: `function(*args)` on one of the threads; await the answer."""
         if self._busy >= self._started and self._started < self._count:
-            threading.Thread(target=self._work, name=f"{self._name}_{self._started}").start()
+            # daemon: a worker process whose __rsgi_del__ never ran still exits (ThreadPoolExecutor
+            # wakes its threads at exit through a private hook; these would wait in get() forever)
+            threading.Thread(target=self._work, name=f"{self._name}_{self._started}", daemon=True).start()
             self._started += 1
         self._busy += 1
         future = asyncio.get_running_loop().create_future()
