@@ -18,6 +18,8 @@ import sys
 import threading
 from typing import Callable
 
+from granian.rsgi import ProtocolClosed
+
 from .http import refusal
 
 log = logging.getLogger("ssobridge.http")
@@ -78,6 +80,8 @@ class RSGIEndpoint:
             return
         try:
             await self._serve(scope, protocol)
+        except ProtocolClosed:  # the client left before its request arrived whole: nobody to answer
+            return
         except Exception as e:  # a bug: say where, never what (the message may quote the request)
             log.error("event=internal_error error=%s at=%s", type(e).__name__, _where(e))
             protocol.response_bytes(500, [("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close")],
@@ -113,6 +117,8 @@ class RSGIEndpoint:
         chunks, size = [], 0
         try:
             async with asyncio.timeout(self._body_seconds):
+                if length_header is not None:  # framed by its Content-Length, within max_body: in one await
+                    return await protocol(), None
                 async for chunk in protocol:
                     size += len(chunk)
                     if size > self._max_body:
