@@ -98,6 +98,17 @@ def test_a_body_that_does_not_arrive_within_request_timeout_gets_408_and_the_con
     assert fault_text(answer.split(b"\r\n\r\n", 1)[1]) == "The request body did not arrive within 2 s."
 
 
+def test_a_client_that_closes_in_the_middle_of_its_body_leaves_no_error_and_the_service_answers_on(service, openldap):
+    with connect(service) as quitter:
+        quitter.sendall(hostile.head(length=5000) + b"\r\n\r\n" + b"<soap:Envelope")
+        time.sleep(0.2)
+    time.sleep(0.3)
+    user = openldap.users["jdoe"]
+    assert authenticate(service, user.login, user.password) == ok(*identity(openldap, "jdoe"))
+    assert "internal_error" not in service.log()
+    assert_clean_log(service)
+
+
 def raw(service, head: bytes, body: bytes) -> tuple[int, bytes]:
     status, answer = hostile.send(*address(service), hostile.Hostile("test", head, body), timeout=10)
     return status, answer.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in answer else b""

@@ -13,9 +13,12 @@ import ctypes
 import ctypes.util
 import io
 import logging
+import queue
 import sys
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from typing import Callable
+
+from granian.rsgi import ProtocolClosed
 
 from .http import refusal
 
@@ -58,7 +61,7 @@ class RSGIEndpoint:
         self._wsgi = wsgi
         self._max_body = max_body
         self._body_seconds = body_seconds
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="ssobridge-request")
+        self._pool = _Threads(threads, "ssobridge-request")
         self._on_start, self._on_ready, self._on_stop = on_start, on_ready, on_stop
         self._served = 0
 
@@ -69,7 +72,7 @@ class RSGIEndpoint:
         loop.call_soon(self._on_ready)  # the loop runs once granian's listener does
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
         self._on_stop()
 
     async def __rsgi__(self, scope, protocol) -> None:
@@ -77,6 +80,8 @@ class RSGIEndpoint:
             return
         try:
             await self._serve(scope, protocol)
+        except ProtocolClosed:  # the client left before its request arrived whole: nobody to answer
+            return
         except Exception as e:  # a bug: say where, never what (the message may quote the request)
             log.error("event=internal_error error=%s at=%s", type(e).__name__, _where(e))
             protocol.response_bytes(500, [("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close")],
@@ -93,8 +98,7 @@ class RSGIEndpoint:
             protocol.response_bytes(status, response_headers, data)
             return
         environ = _environ(scope, body)
-        status, response_headers, data = await asyncio.get_running_loop().run_in_executor(
-            self._pool, _call_wsgi, self._wsgi, environ)
+        status, response_headers, data = await self._pool.run(_call_wsgi, self._wsgi, environ)
         protocol.response_bytes(status, response_headers, data)
         self._served += 1
         if _malloc_trim is not None and (len(body) > TRIM_AFTER_BYTES or self._served % TRIM_EVERY == 0):
@@ -113,6 +117,8 @@ class RSGIEndpoint:
         chunks, size = [], 0
         try:
             async with asyncio.timeout(self._body_seconds):
+                if length_header is not None:  # framed by its Content-Length, within max_body: in one await
+                    return await protocol(), None
                 async for chunk in protocol:
                     size += len(chunk)
                     if size > self._max_body:
@@ -135,6 +141,64 @@ class RSGIEndpoint:
                         return
         except TimeoutError:
             return
+
+
+class _Threads:
+    """Up to `count` threads that run calls for the event loop. Leaner than loop.run_in_executor, which
+    chains a concurrent.futures.Future to an asyncio one (more locks and callbacks per request): a call
+    goes through a queue, its answer comes back with one call_soon_threadsafe. As in ThreadPoolExecutor,
+    a thread is started only when every one started is busy."""
+
+    def __init__(self, count: int, name: str):
+        self._count, self._name = count, name
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._started = self._busy = 0  # counted on the event loop thread only
+
+    def run(self, function: Callable, *args) -> asyncio.Future:
+        """From the event loop thread: `function(*args)` on one of the threads; await the answer."""
+        if self._busy >= self._started and self._started < self._count:
+            # daemon: a worker process whose __rsgi_del__ never ran still exits (ThreadPoolExecutor
+            # wakes its threads at exit through a private hook; these would wait in get() forever)
+            threading.Thread(target=self._work, name=f"{self._name}_{self._started}", daemon=True).start()
+            self._started += 1
+        self._busy += 1
+        future = asyncio.get_running_loop().create_future()
+        self._queue.put((future, function, args))
+        return future
+
+    def shutdown(self) -> None:
+        """Calls not started yet are dropped; the threads end after the call they are in."""
+        try:
+            while True:
+                self._queue.get_nowait()
+        except queue.Empty:
+            pass
+        for _ in range(self._started):
+            self._queue.put(None)
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            future, function, args = item
+            del item  # an idle thread holds no request body
+            try:
+                answer, error = function(*args), None
+            except BaseException as e:
+                answer, error = None, e
+            del args
+            try:
+                future.get_loop().call_soon_threadsafe(self._settle, future, answer, error)
+            except RuntimeError:  # the loop is closed: nobody waits for the answer
+                pass
+            del future, answer, error
+
+    def _settle(self, future: asyncio.Future, answer, error: BaseException | None) -> None:
+        self._busy -= 1
+        if future.cancelled():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(answer)
 
 
 def _environ(scope, body: bytes) -> dict:
