@@ -10,21 +10,17 @@ for hours): those tests take the ticket while the account is still good, then ch
 from __future__ import annotations
 
 import base64
-import re
 from contextlib import contextmanager
-from datetime import timedelta
-from email.utils import format_datetime
 from urllib.parse import quote
 
 import ldap3
 import pytest
 from markupsafe import escape
 
-from ssobridge.sso.cookie import read_cookie
 from ssobridge.sso.web import KERBEROS_FAILED, KERBEROS_ONLY, NO_ACCOUNT
 from tests.support.directory import bound
-from tests.support.services import ATTRIBUTES, MESSAGES, WEB_SERVICE_PASSWORD, ad_config, identity, start_service
-from tests.support.sso import Browser, form_value, sso_toml
+from tests.support.services import ATTRIBUTES, MESSAGES, ad_config, identity, start_service
+from tests.support.sso import Browser, form_value, signed_in, sso_toml
 
 PORTAL = "https://helpdesk.example.test/"
 RETURN = "https://helpdesk.example.test/Main/frmTickets.aspx?x=1"
@@ -77,17 +73,7 @@ def test_a_kerberos_ticket_gets_the_cookie_without_a_password_and_get_sign_in_co
     scheme, _, mutual = answer.header("WWW-Authenticate").partition(" ")
     assert scheme == "Negotiate"
     assert client.step(base64.b64decode(mutual)) is None and client.complete  # the client trusts the server
-    cookie = answer.cookie(".ASPXAUTH")
-    value = re.match(r"\.ASPXAUTH=([0-9A-F]+); ", cookie).group(1)
-    ticket = read_cookie(key, value)
-    assert ticket.name == "EXAMPLE\\jdoe"
-    assert ticket.expiration - ticket.issue_date == timedelta(minutes=MINUTES)
-    expires = format_datetime(ticket.expiration, usegmt=True)
-    assert cookie == f".ASPXAUTH={value}; Expires={expires}; Domain=example.test; Path=/; HttpOnly; SameSite=Lax"
-    result = dotnet.call(service.url, "GetSignInCookieInfo",
-                         [f"authPW={WEB_SERVICE_PASSWORD}", f"loginUsername={ticket.name}"])
-    assert result == {"Success": True, "Message": "Login Successful",
-                      "OutputVariables": ["Authentication=OK", *identity(samba_ad, "jdoe")]}
+    signed_in(answer.cookie(".ASPXAUTH"), key, "EXAMPLE\\jdoe", MINUTES, service, dotnet, identity(samba_ad, "jdoe"))
     assert "event=sso_sign_in method=kerberos name='EXAMPLE\\\\jdoe'" in service.log()
 
 

@@ -5,16 +5,11 @@ that name in; a wrong password, a disabled account, a CSRF-less POST and an open
 
 from __future__ import annotations
 
-import re
-from datetime import timedelta
-from email.utils import format_datetime
-
 import pytest
 
-from ssobridge.sso.cookie import read_cookie
-from tests.support.services import (ATTRIBUTES, MESSAGES, WEB_SERVICE_PASSWORD, WRONG, ad_config, identity,
+from tests.support.services import (ATTRIBUTES, MESSAGES, WRONG, ad_config, identity,
                                     openldap_config, start_service)
-from tests.support.sso import Browser, form_value, sso_toml
+from tests.support.sso import Browser, form_value, signed_in, sso_toml
 
 PORTAL = "https://helpdesk.example.test/"
 RETURN = "https://helpdesk.example.test/Main/frmTickets.aspx?x=1"
@@ -45,18 +40,9 @@ def test_good_password_gets_the_cookie_and_a_redirect_and_get_sign_in_cookie_inf
     assert page.status == 200
     assert answer.status == 302
     assert answer.header("Location") == RETURN
-    cookie = answer.cookie(".ASPXAUTH")
-    value = re.match(r"\.ASPXAUTH=([0-9A-F]+); ", cookie).group(1)
-    ticket = read_cookie(key, value)
-    assert ticket.name == f"{domain}\\jdoe"
-    assert ticket.expiration - ticket.issue_date == timedelta(minutes=MINUTES)
+    ticket = signed_in(answer.cookie(".ASPXAUTH"), key, f"{domain}\\jdoe", MINUTES, service, dotnet,
+                       identity(directory, "jdoe"))
     assert ticket.cookie_path == "/"
-    expires = format_datetime(ticket.expiration, usegmt=True)
-    assert cookie == f".ASPXAUTH={value}; Expires={expires}; Domain=example.test; Path=/; HttpOnly; SameSite=Lax"
-    result = dotnet.call(service.url, "GetSignInCookieInfo",
-                         [f"authPW={WEB_SERVICE_PASSWORD}", f"loginUsername={ticket.name}"])
-    assert result == {"Success": True, "Message": "Login Successful",
-                      "OutputVariables": ["Authentication=OK", *identity(directory, "jdoe")]}
     assert user.password not in service.log()
 
 

@@ -14,11 +14,13 @@ import http.client
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
+from email.utils import format_datetime
 from urllib.parse import quote, urlencode, urlsplit
 
-from ssobridge.sso.cookie import MachineKey
+from ssobridge.sso.cookie import MachineKey, Ticket, read_cookie
 
-from .services import toml_string
+from .services import WEB_SERVICE_PASSWORD, toml_string
 
 
 def sso_toml(portal_url: str, return_hosts: tuple[str, ...] = (), **extra) -> tuple[str, MachineKey]:
@@ -88,3 +90,19 @@ class Browser:
                                           "ReturnUrl": form_value(page.text, "ReturnUrl"),
                                           "username": username, "password": password})
         return page, answer
+
+
+def signed_in(cookie: str, key: MachineKey, name: str, minutes: int, service, dotnet, outputs: list[str]) -> Ticket:
+    """The .ASPXAUTH Set-Cookie line of a sign-in: its ticket names `name` for `minutes`, the cookie carries the
+    configured attributes, and GetSignInCookieInfo through the .NET client signs `name` in with `outputs`."""
+    value = re.match(r"\.ASPXAUTH=([0-9A-F]+); ", cookie).group(1)
+    ticket = read_cookie(key, value)
+    assert ticket.name == name
+    assert ticket.expiration - ticket.issue_date == timedelta(minutes=minutes)
+    expires = format_datetime(ticket.expiration, usegmt=True)
+    assert cookie == f".ASPXAUTH={value}; Expires={expires}; Domain=example.test; Path=/; HttpOnly; SameSite=Lax"
+    result = dotnet.call(service.url, "GetSignInCookieInfo",
+                         [f"authPW={WEB_SERVICE_PASSWORD}", f"loginUsername={ticket.name}"])
+    assert result == {"Success": True, "Message": "Login Successful",
+                      "OutputVariables": ["Authentication=OK", *outputs]}
+    return ticket
