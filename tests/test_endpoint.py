@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from tests.support.services import (NS, WEB_SERVICE_PASSWORD, call, directory_toml, envelope, fault_text, post, ssobridge,
-                                    start_service)
+from tests.support.services import (NS, WEB_SERVICE_PASSWORD, call, directory_toml, envelope, fault_text, post,
+                                    ssobridge, start_service)
 
 AUTH = f"authPW={WEB_SERVICE_PASSWORD}"
 REFERENCE_WSDL = Path(__file__).parent.parent / "ssobridge" / "wsdl" / "ExternalProvider.asmx.wsdl"

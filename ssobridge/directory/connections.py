@@ -112,7 +112,8 @@ class Connector:
             # A new ldap3 Server each time: it would otherwise remember a failed address on its own
             # and refuse it for a while after the server is back ("invalid server address").
             with metrics.directory_timer(self.settings.name, "connect"):
-                connection = self._open_on(ldap3_server(state.url, self.settings, self.tls_context), state.url, bind_as_service)
+                server = ldap3_server(state.url, self.settings, self.tls_context)
+                connection = self._open_on(server, state.url, bind_as_service)
         except ServiceAccountRefused as e:
             self.servers.answered(state, claimed)  # it answered: the refusal is the guard's business
             raise ServiceAccountRefused(f"{state.url}: {e}", e.result) from None

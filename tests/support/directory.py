@@ -145,7 +145,8 @@ def connect(directory: DirectoryFixture, user: str | None = None, password: str 
             use_ssl: bool = True, **connection_options) -> ldap3.Connection:
     """An opened (not yet bound) ldap3 connection; bind it yourself to see the bind result."""
     port = directory.ldaps_port if use_ssl else directory.ldap_port
-    server = ldap3.Server(directory.host, port=port, use_ssl=use_ssl, tls=tls_settings(directory.ca_file, directory.host),
+    tls = tls_settings(directory.ca_file, directory.host)
+    server = ldap3.Server(directory.host, port=port, use_ssl=use_ssl, tls=tls,
                           get_info=ldap3.NONE, connect_timeout=5)
     connection = ldap3.Connection(server, user=user, password=password, receive_timeout=10,
                                   **connection_options)

@@ -21,6 +21,7 @@ from tests.support.services import call, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BANNER_END = "Stop with Ctrl+C"
+VERSION = "import platform; print(platform.python_version())"
 
 
 def main(python: str) -> int:
@@ -30,8 +31,8 @@ def main(python: str) -> int:
         started = time.monotonic()
         subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", str(ROOT)],
                        check=True)
-        version = subprocess.run([str(venv / "bin" / "python"), "-c", "import platform; print(platform.python_version())"],
-                                 capture_output=True, text=True, check=True).stdout.strip()
+        version = subprocess.run([str(venv / "bin" / "python"), "-c", VERSION], capture_output=True, text=True,
+                                 check=True).stdout.strip()
         print(f"install-smoke: Python {version}: pip install . took {time.monotonic() - started:.0f} s")
         port = free_port()
         demo = subprocess.Popen([str(venv / "bin" / "ssobridge"), "demo", "--listen", f"127.0.0.1:{port}"],
