@@ -5,7 +5,8 @@
         ... bind ...
         attempt.record(ok=..., wrong=...)
 
-The rules are in rules.py, the state in store.py; docs/security.md explains the choices.
+The rules are in rules.py, the state (and every SQL statement) in store.py; docs/security.md explains the
+choices.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Callable, Iterator
 from ..config import LockoutSettings
 from . import rules
 from .rules import Facts, Verdict
-from .store import RELEASE_LEASE, Store
+from .store import Statements, Store
 
 log = logging.getLogger("ssobridge.lockout")
 
@@ -31,16 +32,6 @@ WRONG = "wrong_credentials"
 SCRYPT = dict(n=2 ** 14, r=8, p=1, dklen=32)  # ~50 ms and 16 MB: the cost of one known_password check
 SCRYPT_PER_SECOND, SCRYPT_BURST = 4, 8
 LEASE_SECONDS = 60.0  # longer than any bind (connect_timeout + timeout); a crashed holder frees it then
-# What _decide reads, in one statement (one read transaction): the account's row and verifier age; since
-# (the window's start, or the last reset if later); the failures counted since, whether this wrong
-# password was seen since, whether the password is being sprayed.
-_FACTS = ("WITH a AS (SELECT reset_at, locked_until FROM lockout_accounts WHERE account = ?1), "
-          "s AS (SELECT MAX(?2, COALESCE((SELECT reset_at FROM a), 0.0)) AS since) "
-          "SELECT (SELECT reset_at FROM a), (SELECT locked_until FROM a), "
-          "(SELECT at FROM lockout_verifiers WHERE account = ?1), s.since, "
-          "(SELECT COUNT(*) FROM lockout_failures WHERE account = ?1 AND at >= s.since), "
-          "EXISTS (SELECT 1 FROM lockout_wrong WHERE account = ?1 AND digest = ?3 AND at >= s.since), "
-          "EXISTS (SELECT 1 FROM lockout_sprayed WHERE digest = ?4 AND until > ?5) FROM s")
 
 
 @dataclass(frozen=True)
@@ -118,66 +109,50 @@ class Shield:
             yield attempt
         finally:
             if attempt is None or attempt.lease is not None:  # not given back by a write of record()
-                self.store.connection().execute(RELEASE_LEASE, (account.key, lease))
+                self.store.reads().release_lease(account.key, lease)
 
     def _decide(self, account: Account, password: str, lease: str) -> Attempt:
         now = self.clock()
-        db = self.store.connection()
-        reset_at, locked_until, verifier_at, since, local, repeated, sprayed = db.execute(_FACTS, (
-            account.key, now - self.window(account), self.store.digest("wrong", account.key, password),
-            self.store.digest("spray", password), now)).fetchone()
-        failures = max(account.directory_failures(since) or 0, local)
+        recorded = self.store.reads().recorded(account.key, now - self.window(account),
+                                               self.store.digest("wrong", account.key, password),
+                                               self.store.digest("spray", password), now)
+        failures = max(account.directory_failures(recorded.since) or 0, recorded.failures)
         threshold = self.threshold(account)
         locked = failures >= threshold
-        facts = Facts(failures=failures, threshold=threshold, repeated=bool(repeated), sprayed=bool(sprayed),
-                      known_password=locked and self._is_known(account.key, password))
+        facts = Facts(failures=failures, threshold=threshold, repeated=bool(recorded.repeated),
+                      sprayed=bool(recorded.sprayed), known_password=locked and self._is_known(account.key, password))
         verdict = rules.decide(facts)
         if locked:
-            self._mark_locked(account, now + self.window(account))
-        seen = _Seen(failures, reset_at is not None and locked_until == 0, verifier_at)
+            with self.store.transaction() as state:
+                _lock(state, account, now + self.window(account))
+        seen = _Seen(failures, recorded.reset_at is not None and recorded.locked_until == 0, recorded.verifier_at)
         return Attempt(self, account, password, verdict, locked, seen, lease)
 
     # --- state --------------------------------------------------------------------------------------
 
-    def _local_failures(self, key: str, since: float) -> int:
-        return self.store.connection().execute(
-            "SELECT COUNT(*) FROM lockout_failures WHERE account = ? AND at >= ?", (key, since)).fetchone()[0]
-
-    def _mark_locked(self, account: Account, until: float) -> None:
-        with self.store.transaction() as db:
-            _lock(db, account, until)
-
     @contextlib.contextmanager
-    def _last_write(self, attempt: Attempt) -> Iterator:
+    def _last_write(self, attempt: Attempt) -> Iterator[Statements]:
         """One transaction for the outcome's writes and the lease's release."""
-        with self.store.transaction() as db:
-            yield db
-            db.execute(RELEASE_LEASE, (attempt.account.key, attempt.lease))
+        with self.store.transaction() as state:
+            yield state
+            state.release_lease(attempt.account.key, attempt.lease)
         attempt.lease = None
 
     def _failed(self, attempt: Attempt) -> None:
         account, now = attempt.account, self.clock()
         spray = self.store.digest("spray", attempt.password)
-        with self._last_write(attempt) as db:
-            db.execute("INSERT INTO lockout_failures VALUES (?, ?)", (account.key, now))
-            db.execute("DELETE FROM lockout_failures WHERE at < ?", (now - 2 * self.window(account),))
-            db.execute("INSERT INTO lockout_wrong VALUES (?, ?, ?)",
-                       (account.key, self.store.digest("wrong", account.key, attempt.password), now))
-            db.execute("DELETE FROM lockout_wrong WHERE account = ? AND rowid NOT IN (SELECT rowid FROM "
-                       "lockout_wrong WHERE account = ? ORDER BY at DESC LIMIT ?)",
-                       (account.key, account.key, rules.WRONG_PASSWORDS_KEPT))
+        with self._last_write(attempt) as state:
+            state.add_failure(account.key, now, forget_before=now - 2 * self.window(account))
+            state.add_wrong_password(account.key, self.store.digest("wrong", account.key, attempt.password), now,
+                                     kept=rules.WRONG_PASSWORDS_KEPT)
             if attempt.verdict is Verdict.BIND_KNOWN:  # the directory refused it: no longer the password
-                db.execute("DELETE FROM lockout_verifiers WHERE account = ?", (account.key,))
-            db.execute("DELETE FROM lockout_spray WHERE at < ?", (now - rules.SPRAY_SECONDS,))
-            db.execute("INSERT INTO lockout_spray VALUES (?, ?, ?)", (spray, account.key, now))
-            accounts = db.execute("SELECT COUNT(DISTINCT account) FROM lockout_spray WHERE digest = ?",
-                                  (spray,)).fetchone()[0]
-            newly_sprayed = accounts > rules.SPRAY_ACCOUNTS and db.execute(
-                "INSERT OR IGNORE INTO lockout_sprayed VALUES (?, ?)",
-                (spray, now + rules.SPRAY_BLOCK_SECONDS)).rowcount == 1
-            db.execute("DELETE FROM lockout_sprayed WHERE until < ?", (now,))
-            if self._local_failures(account.key, now - self.window(account)) >= self.threshold(account):
-                _lock(db, account, now + self.window(account))
+                state.forget_verifier(account.key)
+            accounts = state.add_spray(spray, account.key, now, forget_before=now - rules.SPRAY_SECONDS)
+            newly_sprayed = accounts > rules.SPRAY_ACCOUNTS and state.block_spray(
+                spray, now + rules.SPRAY_BLOCK_SECONDS)
+            state.forget_sprays_until(now)
+            if state.failures(account.key, now - self.window(account)) >= self.threshold(account):
+                _lock(state, account, now + self.window(account))
         if newly_sprayed:
             log.warning("event=password_spray accounts=%d within_s=%d blocked_s=%d "
                         "(one wrong password tried for many accounts; refused for every account now)",
@@ -193,18 +168,15 @@ class Shield:
             seen.verifier_at is None or now - seen.verifier_at >= rules.VERIFIER_REFRESH_SECONDS)
         if not (reset or verify):
             return
-        with self._last_write(attempt) as db:
+        with self._last_write(attempt) as state:
             if reset:
-                db.execute("DELETE FROM lockout_failures WHERE account = ?", (account.key,))
-                db.execute("INSERT INTO lockout_accounts (account, label, name, reset_at) VALUES (?, ?, ?, ?) "
-                           "ON CONFLICT (account) DO UPDATE SET reset_at = excluded.reset_at, locked_until = 0",
-                           (account.key, account.label, account.name, now))
+                state.reset(account.key, account.label, account.name, now)
             if not verify:
                 return
             salt = secrets.token_bytes(16)
-            db.execute("INSERT OR REPLACE INTO lockout_verifiers VALUES (?, ?, ?, ?, ?)",
-                       (account.key, self._prefilter(account.key, attempt.password), salt,
-                        hashlib.scrypt(attempt.password.encode("utf-8", "surrogatepass"), salt=salt, **SCRYPT), now))
+            state.write_verifier(account.key, self._prefilter(account.key, attempt.password), salt,
+                                 hashlib.scrypt(attempt.password.encode("utf-8", "surrogatepass"), salt=salt,
+                                                **SCRYPT), now)
 
     def _prefilter(self, key: str, password: str) -> int:
         """16 bits of a keyed hash: a wrong password passes it once in 65,536 tries, so a flood of wrong
@@ -214,8 +186,7 @@ class Shield:
     def _is_known(self, key: str, password: str) -> bool:
         if not self.settings.known_password:
             return False
-        row = self.store.connection().execute(
-            "SELECT prefilter, salt, verifier FROM lockout_verifiers WHERE account = ?", (key,)).fetchone()
+        row = self.store.reads().verifier(key)
         if row is None or row[0] != self._prefilter(key, password) or not self.budget.take():
             return False
         computed = hashlib.scrypt(password.encode("utf-8", "surrogatepass"), salt=row[1], **SCRYPT)
@@ -226,32 +197,22 @@ class Shield:
     def lockouts(self) -> list[Lockout]:
         """Accounts soft-locked now (by failures this host counted or saw counted by the directory)."""
         now = self.clock()
-        rows = self.store.connection().execute(
-            "SELECT a.label, a.locked_until, (SELECT COUNT(*) FROM lockout_failures f WHERE f.account = a.account "
-            "AND f.at >= a.reset_at) FROM lockout_accounts a WHERE a.locked_until > ? ORDER BY a.label",
-            (now,)).fetchall()
-        return [Lockout(label, failures, until) for label, until, failures in rows]
+        return [Lockout(label, failures, until) for label, until, failures in self.store.reads().locked(now)]
 
     def unlock(self, user: str) -> list[str]:
         """Lift the soft lock of the accounts whose DN or typed name is `user`; their labels."""
         wanted = _bare(user)
         now = self.clock()
-        with self.store.transaction() as db:
-            rows = db.execute("SELECT account, label, name FROM lockout_accounts").fetchall()
-            found = [(key, label) for key, label, name in rows
+        with self.store.transaction() as state:
+            found = [(key, label) for key, label, name in state.accounts()
                      if wanted in (_bare(name), rules.normalise_name(label)) or key == rules.account_key("", user, "")]
             for key, _ in found:
-                db.execute("UPDATE lockout_accounts SET reset_at = ?, locked_until = 0 WHERE account = ?", (now, key))
-                db.execute("DELETE FROM lockout_failures WHERE account = ?", (key,))
-                db.execute("DELETE FROM lockout_wrong WHERE account = ?", (key,))
+                state.unlock(key, now)
         return [label for _, label in found]
 
 
-def _lock(db, account: Account, until: float) -> None:
-    db.execute("INSERT INTO lockout_accounts (account, label, name, locked_until) VALUES (?, ?, ?, ?) "
-               "ON CONFLICT (account) DO UPDATE SET label = excluded.label, name = excluded.name, "
-               "locked_until = MAX(locked_until, excluded.locked_until)",
-               (account.key, account.label, account.name, until))
+def _lock(state: Statements, account: Account, until: float) -> None:
+    state.lock(account.key, account.label, account.name, until)
 
 
 def _bare(name: str) -> str:
