@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Callable, Iterable
 
 from .mapping import OutputMapping
@@ -31,8 +32,29 @@ KEYWORDS = (EVERYONE, DIRECTORY_USERS, NOT_IN_DIRECTORY)
 LOCATIONS = ("PRE", "REGULAR")
 # How the config may name the two pages: the vendor's document calls the compose page both REGULAR and NORMAL.
 LOCATION_NAMES = {"PRE": "PRE", "REGULAR": "REGULAR", "NORMAL": "REGULAR"}
-INACTIVE_ACCOUNTS = ("as_unknown", "as_member")
 ANY_DEPARTMENT = "*"
+
+
+class UnknownUsers(StrEnum):
+    """[policy] unknown_users: what the rules do for someone no directory knows."""
+
+    APPLY_RULES = "apply_rules"  # the rules decide (not-in-directory names them)
+    REFUSE = "refuse"  # nobody outside the directory may start anything
+
+
+class InactiveAccounts(StrEnum):
+    """[policy] inactive_accounts: a disabled, locked or expired account."""
+
+    AS_UNKNOWN = "as_unknown"  # not in the directory: its groups do not count
+    AS_MEMBER = "as_member"  # its groups count, as for anyone else
+
+
+class OnDirectoryUnavailable(StrEnum):
+    """[policy] on_directory_unavailable: what StartTicket and StartChat do in an outage."""
+
+    REFUSE = "refuse"  # fail closed
+    ALLOW = "allow"  # fail open
+
 
 
 def page(location: str | None) -> str:
@@ -156,18 +178,24 @@ class RequestRule:
 
 @dataclass(frozen=True)
 class Policy:
-    unknown_users: str = "apply_rules"  # or "refuse": nobody outside the directory may start anything
+    unknown_users: UnknownUsers = UnknownUsers.APPLY_RULES  # or "refuse": nobody outside the directory may start
     unknown_message: str = "We could not find you in our directory. Please contact us by phone."
     # A disabled, locked or expired account: "as_unknown" (not in the directory: its groups do not count)
     # or "as_member" (its groups count, as for anyone else).
-    inactive_accounts: str = "as_unknown"
-    on_directory_unavailable: str = "refuse"  # or "allow": what StartTicket/StartChat do in an outage
+    inactive_accounts: InactiveAccounts = InactiveAccounts.AS_UNKNOWN
+    on_directory_unavailable: OnDirectoryUnavailable = OnDirectoryUnavailable.REFUSE  # or "allow": in an outage
     unavailable_message: str = "The directory is unavailable, so we cannot check your request. Please try again."
     departments: tuple[DepartmentRule, ...] = ()
     fields: tuple[FieldRule, ...] = ()
     ticket_rules: tuple[RequestRule, ...] = ()
     chat_rules: tuple[RequestRule, ...] = ()
     refused_message: str = "You are not permitted to contact this department."
+
+    def __post_init__(self) -> None:
+        # Members, also when code or a test gave the text; a value that is none of them is a ValueError.
+        object.__setattr__(self, "unknown_users", UnknownUsers(self.unknown_users))
+        object.__setattr__(self, "inactive_accounts", InactiveAccounts(self.inactive_accounts))
+        object.__setattr__(self, "on_directory_unavailable", OnDirectoryUnavailable(self.on_directory_unavailable))
 
     @property
     def enabled(self) -> bool:

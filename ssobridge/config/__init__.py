@@ -8,6 +8,7 @@ broken file in one pass. Nothing else in ssobridge reads the TOML file or the en
     load.py            load(): the whole file into a Config
     sections.py        [server], [lockout], [events], [user_info]
     sso_table.py       [sso]: single sign-on, SmarterTrack's machine key and forms cookie
+    machine_key.py     <machineKey>'s algorithm names and sizes, and the check of a key (no cryptography)
     directories.py     [[directory]], [attributes]
     policy_tables.py   [policy] and the rule tables (the rules themselves: ssobridge/policy.py)
 """
@@ -15,12 +16,12 @@ broken file in one pass. Nothing else in ssobridge reads the TOML file or the en
 from .load import load
 from .reader import ConfigError
 from .sections import parse_listen
-from .settings import (DEFAULT_ATTRIBUTES, DEFAULT_MESSAGES, DEFAULT_USER_FILTERS, DIRECTORY_TYPES, LOG_FORMATS, LOG_LEVELS,
-                       SINK_TYPES, SYSLOG_FACILITIES, USER_INFO_FIELDS, Config, DirectorySettings, EventSettings,
-                       LockoutSettings, LoginSettings, ServerSettings, SinkSettings, SsoSettings, UserInfoSettings,
-                       defaults, is_loopback)
+from .settings import (DEFAULT_ATTRIBUTES, DEFAULT_MESSAGES, DEFAULT_USER_FILTERS, LOG_LEVELS, SYSLOG_FACILITIES,
+                       USER_INFO_FIELDS, Config, DirectorySettings, DirectoryType, EventSettings, LockoutSettings,
+                       LoginSettings, LogFormat, ServerSettings, SinkSettings, SinkType, SsoSettings, TicketUsername,
+                       UserInfoSettings, defaults, is_loopback)
 
 __all__ = ["load", "ConfigError", "parse_listen", "DEFAULT_ATTRIBUTES", "DEFAULT_MESSAGES", "DEFAULT_USER_FILTERS",
-           "DIRECTORY_TYPES", "LOG_FORMATS", "LOG_LEVELS", "SINK_TYPES", "SYSLOG_FACILITIES", "USER_INFO_FIELDS", "Config",
-           "DirectorySettings", "EventSettings", "LockoutSettings", "LoginSettings", "ServerSettings", "SinkSettings",
-           "SsoSettings", "UserInfoSettings", "defaults", "is_loopback"]
+           "LOG_LEVELS", "SYSLOG_FACILITIES", "USER_INFO_FIELDS", "Config", "DirectorySettings", "DirectoryType",
+           "EventSettings", "LockoutSettings", "LoginSettings", "LogFormat", "ServerSettings", "SinkSettings",
+           "SinkType", "SsoSettings", "TicketUsername", "UserInfoSettings", "defaults", "is_loopback"]

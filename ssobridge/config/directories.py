@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from ..mapping import Candidate, OutputMapping
 from .reader import Table
-from .settings import DEFAULT_USER_FILTERS, DIRECTORY_TYPES, DirectorySettings
+from .settings import DEFAULT_USER_FILTERS, DirectorySettings, DirectoryType
 
 _USER_FILTER_FIELDS = re.compile(r"\{([^{}]*)\}")
 
@@ -41,10 +41,7 @@ def _claims_unique(claims: list[tuple[str, str]], key: str, problems: list[str])
 
 
 def _directory(t: Table, index: int, attributes: tuple[OutputMapping, ...]) -> DirectorySettings:
-    kind = t.text("type", required=True)
-    if kind is not None and kind not in DIRECTORY_TYPES:
-        t.problem("type", f"must be one of {', '.join(DIRECTORY_TYPES)}, not {kind!r}")
-        kind = None
+    kind = t.member("type", DirectoryType, t.text("type", required=True))
     urls = t.texts("urls")
     if not urls:
         t.problem("urls", 'is required: a list such as ["ldaps://dc1.example.com"]')
@@ -61,13 +58,13 @@ def _directory(t: Table, index: int, attributes: tuple[OutputMapping, ...]) -> D
         t.problem("bind_password", "is required when bind_dn is set")
     if not bind_dn:
         t.problem("bind_dn", "is required: the service account that searches for users")
-    user_filter = t.text("user_filter") or DEFAULT_USER_FILTERS.get(kind or "ldap")
+    user_filter = t.text("user_filter") or DEFAULT_USER_FILTERS[kind or DirectoryType.LDAP]
     _check_user_filter(t, user_filter)
     netbios = t.text("netbios_domain")
     suffixes = tuple(s.lstrip("@").lower() for s in t.texts("upn_suffixes"))
     return DirectorySettings(
         name=t.text_or_default("name", f"directory{index + 1}"),
-        type=kind or "ldap",
+        type=kind or DirectoryType.LDAP,
         urls=urls,
         base_dn=t.text("base_dn", required=True) or "",
         bind_dn=bind_dn,

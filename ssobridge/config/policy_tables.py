@@ -8,26 +8,22 @@ from __future__ import annotations
 import re
 
 from ..mapping import Candidate, OutputMapping
-from ..policy import (INACTIVE_ACCOUNTS, LOCATION_NAMES, LOCATIONS, Access, Conditions, DepartmentRule, FieldRule, Policy, RequestRule,
-                      policy_contradictions)
+from ..policy import (LOCATION_NAMES, LOCATIONS, Access, Conditions, DepartmentRule, FieldRule, InactiveAccounts,
+                      OnDirectoryUnavailable, Policy, RequestRule, UnknownUsers, policy_contradictions)
 from .reader import Table
 
 POLICY_TABLES = ("policy", "department", "field", "ticket_rule", "chat_rule")
-UNKNOWN_USERS = ("apply_rules", "refuse")
-ON_DIRECTORY_UNAVAILABLE = ("refuse", "allow")
 
 
 def parse_policy(raw: dict, problems: list[str]) -> Policy:
     settings = Table(raw.get("policy", {}), "policy", problems, Policy)
-    unknown = settings.get("unknown_users", str)
-    if unknown not in UNKNOWN_USERS:
-        settings.problem("unknown_users", 'must be "apply_rules" or "refuse"')
-    inactive = settings.get("inactive_accounts", str)
-    if inactive not in INACTIVE_ACCOUNTS:
-        settings.problem("inactive_accounts", 'must be "as_unknown" (not in the directory) or "as_member"')
-    outage = settings.get("on_directory_unavailable", str)
-    if outage not in ON_DIRECTORY_UNAVAILABLE:
-        settings.problem("on_directory_unavailable", 'must be "refuse" (fail closed) or "allow" (fail open)')
+    unknown = settings.member("unknown_users", UnknownUsers, settings.get("unknown_users", str),
+                              'must be "apply_rules" or "refuse"')
+    inactive = settings.member("inactive_accounts", InactiveAccounts, settings.get("inactive_accounts", str),
+                               'must be "as_unknown" (not in the directory) or "as_member"')
+    outage = settings.member("on_directory_unavailable", OnDirectoryUnavailable,
+                             settings.get("on_directory_unavailable", str),
+                             'must be "refuse" (fail closed) or "allow" (fail open)')
     policy = Policy(
         unknown_users=unknown,
         unknown_message=settings.get("unknown_message", str),

@@ -12,6 +12,7 @@ import difflib
 import os
 import re
 import tomllib
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -199,6 +200,18 @@ class Table:
             self.problem(name, "must be a list of names")
             return default
         return tuple(v.strip() for v in value)
+
+    def member(self, name: str, kind: type[StrEnum], value: Any, words: str | None = None) -> Any:
+        """`value` (as read) as a member of `kind`: the one place a choice's text becomes its type. A value that
+        is none of them is a problem (`words`, else "must be one of ..."), and gives the default (None when the
+        field has none), as does a value of None (not given, or of a wrong type: already a problem)."""
+        if value is None:
+            return self.default(name)
+        try:
+            return kind(value)
+        except ValueError:
+            self.problem(name, words or f"must be one of {', '.join(kind)}, not {value!r}")
+            return self.default(name)
 
     def positive(self, name: str, kind: type, default: float = _FROM_SETTINGS) -> Any:
         default = self.default(name) if default is _FROM_SETTINGS else default

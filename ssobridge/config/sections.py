@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .reader import Table
-from .settings import (LOG_FORMATS, SINK_TYPES, SYSLOG_FACILITIES, USER_INFO_FIELDS, EventSettings, LockoutSettings, ServerSettings,
-                       SinkSettings, UserInfoSettings, defaults, is_loopback)
+from .settings import (SYSLOG_FACILITIES, USER_INFO_FIELDS, EventSettings, LockoutSettings, LogFormat, ServerSettings,
+                       SinkSettings, SinkType, UserInfoSettings, defaults, is_loopback)
 
 _SERVER = defaults(ServerSettings)
 DEFAULT_LISTEN = f"{_SERVER['host']}:{_SERVER['port']}"
@@ -35,9 +35,7 @@ def server_table(t: Table, folder: Path) -> ServerSettings:
         t.problem("listen", f"{listen} is reachable from other machines, and without tls_cert/tls_key the "
                             "passwords SmarterTrack sends would cross the network in clear text: set tls_cert "
                             "and tls_key, or (behind a TLS proxy) allow_plaintext_http = true")
-    log_format = t.text_or_default("log_format")
-    if log_format not in LOG_FORMATS:
-        t.problem("log_format", f"must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
+    log_format = t.member("log_format", LogFormat, t.text_or_default("log_format"))
     settings = ServerSettings(
         host=host, port=port, public_url=public_url,
         max_body_bytes=t.positive("max_body_bytes", int),
@@ -49,7 +47,7 @@ def server_table(t: Table, folder: Path) -> ServerSettings:
         # SSOBRIDGE_DATA_DIR: the Docker image's /var/lib/ssobridge, where the config folder is read-only.
         data_dir=str(folder / (t.text("data_dir") or os.environ.get("SSOBRIDGE_DATA_DIR") or "")),
         metrics=t.get("metrics", bool), metrics_token=t.text("metrics_token"),
-        log_format=log_format if log_format in LOG_FORMATS else t.default("log_format"),
+        log_format=log_format,
     )
     t.reject_unknown()
     return settings
@@ -101,24 +99,23 @@ def events_table(t: Table, folder: Path, data_dir: str) -> EventSettings:
     sinks = []
     for index, raw in enumerate(t.get("sink", list, [])):
         sink = Table(raw, f"events.sink[{index}]", t.problems, SinkSettings)
-        kind = sink.text("type", required=True)
-        if kind is not None and kind not in SINK_TYPES:
-            sink.problem("type", f"must be one of {', '.join(SINK_TYPES)}, not {kind!r}")
-        name = sink.text("name", f"{kind}{index + 1}") or f"sink{index + 1}"
+        written = sink.text("type", required=True)
+        kind = sink.member("type", SinkType, written)
+        name = sink.text("name", f"{written}{index + 1}") or f"sink{index + 1}"
         path, url = sink.text("path"), sink.text("url")
-        if kind == "jsonl" and not path:
+        if kind is SinkType.JSONL and not path:
             sink.problem("path", "is required for a jsonl sink")
-        if kind == "webhook" and (not url or urlsplit(url).scheme not in ("http", "https")):
+        if kind is SinkType.WEBHOOK and (not url or urlsplit(url).scheme not in ("http", "https")):
             sink.problem("url", "is required for a webhook sink: an http:// or https:// URL")
         address = sink.text("address")
-        if kind == "syslog" and sys.platform == "win32" and (not address or address.startswith("/")):
+        if kind is SinkType.SYSLOG and sys.platform == "win32" and (not address or address.startswith("/")):
             sink.problem("address", "Windows has no unix socket such as /dev/log: give the syslog server as "
                                     "host:port (UDP)")
         facility = sink.text_or_default("facility", _DEFAULT_FACILITY)
         if facility not in SYSLOG_FACILITIES:
             sink.problem("facility", f"must be one of {', '.join(SYSLOG_FACILITIES)}")
         sinks.append(SinkSettings(
-            name=name, type=kind or "jsonl", event_types=sink.texts("event_types"),
+            name=name, type=kind or SinkType.JSONL, event_types=sink.texts("event_types"),
             path=str(folder / path) if path else None, url=url, secret=sink.text("secret"),
             timeout=sink.positive("timeout", float), address=address,
             facility=SYSLOG_FACILITIES.get(facility, sink.default("facility"))))

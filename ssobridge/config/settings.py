@@ -10,18 +10,26 @@ import ipaddress
 import os
 import re
 from dataclasses import MISSING, dataclass, field, fields
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Mapping
 
 from ..mapping import Candidate, OutputMapping
 from ..policy import Policy
+from .machine_key import CompatibilityMode, Decryption, Validation
 
-DIRECTORY_TYPES = ("active_directory", "ldap")
+
+class DirectoryType(StrEnum):
+    """[[directory]] type: which flavour of directory (directory.FLAVOURS) answers."""
+
+    ACTIVE_DIRECTORY = "active_directory"
+    LDAP = "ldap"
+
 
 DEFAULT_USER_FILTERS = {
-    "active_directory": "(&(objectCategory=person)(objectClass=user)"
+    DirectoryType.ACTIVE_DIRECTORY: "(&(objectCategory=person)(objectClass=user)"
     "(|(sAMAccountName={user})(userPrincipalName={upn})))",
-    "ldap": "(&(objectClass=inetOrgPerson)(uid={user}))",
+    DirectoryType.LDAP: "(&(objectClass=inetOrgPerson)(uid={user}))",
 }
 
 # SmarterTrack output variable -> directory attributes tried in order; the first non-empty wins.
@@ -44,9 +52,23 @@ DEFAULT_MESSAGES = MappingProxyType({
 })
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-LOG_FORMATS = ("text", "json")
 
-SINK_TYPES = ("jsonl", "webhook", "syslog")
+
+class LogFormat(StrEnum):
+    """[server] log_format."""
+
+    TEXT = "text"  # one event=name key=value line
+    JSON = "json"  # one JSON object a line
+
+
+
+class SinkType(StrEnum):
+    """[[events.sink]] type: where events are delivered."""
+
+    JSONL = "jsonl"
+    WEBHOOK = "webhook"
+    SYSLOG = "syslog"
+
 SYSLOG_FACILITIES = {"user": 1, "daemon": 3, "auth": 4, "local0": 16, "local1": 17, "local2": 18, "local3": 19,
                      "local4": 20, "local5": 21, "local6": 22, "local7": 23}
 
@@ -63,6 +85,13 @@ def defaults(settings: type) -> Mapping[str, Any]:
         elif f.default_factory is not MISSING:
             values[f.name] = f.default_factory()
     return MappingProxyType(values)
+
+
+def _members(settings: Any, **kinds: type[StrEnum]) -> None:
+    """The fields typed as a StrEnum hold its members, also when code or a test gave them as text (the config
+    reader gives members; a value that is not one is a ValueError here, never a setting that matches nothing)."""
+    for name, kind in kinds.items():
+        object.__setattr__(settings, name, kind(getattr(settings, name)))
 
 
 def is_loopback(host: str) -> bool:
@@ -92,7 +121,10 @@ class ServerSettings:
     data_dir: str = ""
     metrics: bool = True  # GET /metrics (Prometheus text format) on the listen address
     metrics_token: str | None = field(default=None, repr=False)  # then /metrics wants "Authorization: Bearer <it>"
-    log_format: str = "text"  # "text": one event=name key=value line; "json": one JSON object a line
+    log_format: LogFormat = LogFormat.TEXT  # "text": one event=name key=value line; "json": one JSON object a line
+
+    def __post_init__(self) -> None:
+        _members(self, log_format=LogFormat)
 
     @property
     def is_loopback(self) -> bool:
@@ -102,7 +134,7 @@ class ServerSettings:
 @dataclass(frozen=True, kw_only=True)
 class DirectorySettings:
     name: str  # named in logs and messages; default directory1, directory2, ...
-    type: str  # "active_directory" | "ldap"
+    type: DirectoryType  # "active_directory" | "ldap"
     urls: tuple[str, ...]  # servers tried in order: ldaps://, or ldap:// with start_tls
     base_dn: str  # where users are searched
     bind_dn: str  # the service account that searches
@@ -125,9 +157,12 @@ class DirectorySettings:
     group_name_cache_seconds: float = 3600.0  # AD group SID -> name, cached longer: group names rarely change
     attributes: tuple[OutputMapping, ...] = DEFAULT_ATTRIBUTES  # [attributes] under [directory.attributes]
 
+    def __post_init__(self) -> None:
+        _members(self, type=DirectoryType)
+
     @property
     def is_active_directory(self) -> bool:
-        return self.type == "active_directory"
+        return self.type is DirectoryType.ACTIVE_DIRECTORY
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,7 +188,7 @@ class LockoutSettings:
 @dataclass(frozen=True)
 class SinkSettings:
     name: str  # named in logs and `ssobridge events`; default <type><n>
-    type: str  # "jsonl" | "webhook" | "syslog"
+    type: SinkType  # "jsonl" | "webhook" | "syslog"
     event_types: tuple[str, ...] = ()  # IDs or names; empty: every event
     path: str | None = None  # jsonl
     url: str | None = None  # webhook
@@ -161,6 +196,9 @@ class SinkSettings:
     timeout: float = 10.0  # webhook
     address: str | None = None  # syslog: "host:port" (UDP) or a unix socket such as /dev/log
     facility: int = SYSLOG_FACILITIES["local0"]  # syslog
+
+    def __post_init__(self) -> None:
+        _members(self, type=SinkType)
 
     def wants(self, event_type: str, event_name: str) -> bool:
         return not self.event_types or any(t == event_type or t.lower() == event_name.lower()
@@ -192,7 +230,12 @@ class UserInfoSettings:
     unavailable_notice: str = "Directory information is not available right now."  # when nothing is known
 
 
-SSO_TICKET_USERNAMES = ("netbios", "upn")
+class TicketUsername(StrEnum):
+    """[sso] ticket_username: the name in the forms ticket (what GetSignInCookieInfo receives)."""
+
+    NETBIOS = "netbios"  # DOMAIN\user
+    UPN = "upn"  # user@suffix
+
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -206,16 +249,20 @@ class SsoSettings:
     ticket_minutes: int = 30  # how long a ticket is valid, as <forms timeout> (ASP.NET's default: 30)
     validation_key: str = field(default="", repr=False)  # <machineKey validationKey>, hex
     decryption_key: str = field(default="", repr=False)  # <machineKey decryptionKey>, hex
-    validation: str = "HMACSHA256"  # <machineKey validation>: SHA1, HMACSHA256, HMACSHA384, HMACSHA512
-    decryption: str = "AES"  # <machineKey decryption>: AES or 3DES
-    compatibility_mode: str = "Framework20SP1"  # <machineKey compatibilityMode>; its schema default
-    ticket_username: str = "netbios"  # the name in the ticket: "netbios" (DOMAIN\user) or "upn" (user@suffix)
+    validation: Validation = Validation.HMACSHA256  # <machineKey validation>: SHA1, HMACSHA256, HMACSHA384, HMACSHA512
+    decryption: Decryption = Decryption.AES  # <machineKey decryption>: AES or 3DES
+    compatibility_mode: CompatibilityMode = CompatibilityMode.FRAMEWORK20SP1  # <machineKey compatibilityMode>
+    ticket_username: TicketUsername = TicketUsername.NETBIOS  # "netbios" (DOMAIN\user) or "upn" (user@suffix)
     kerberos_keytab: str | None = None  # Negotiate (Kerberos) sign-in from domain PCs; None: no Kerberos
     kerberos_principal: str | None = None  # HTTP/host@REALM in the keytab; None: any principal it holds
     form: bool = True  # the username and password page for whoever has no Kerberos ticket
     page_title: str = "Sign in to the helpdesk"  # the sign-in page's title and heading
     logo_url: str | None = None  # an image shown above the form; None: no logo
     accent_color: str = "#1f5fa8"  # the button and link colour (#rgb or #rrggbb)
+
+    def __post_init__(self) -> None:
+        _members(self, validation=Validation, decryption=Decryption, compatibility_mode=CompatibilityMode,
+                 ticket_username=TicketUsername)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,9 +10,9 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..sso.cookie import machine_key_problems
+from .machine_key import CompatibilityMode, Decryption, Validation, machine_key_problems
 from .reader import Table
-from .settings import SSO_TICKET_USERNAMES, SsoSettings
+from .settings import SsoSettings, TicketUsername
 
 _COLOR = re.compile(r"#(?:[0-9A-Fa-f]{3}){1,2}")
 _HOST = re.compile(r"[A-Za-z0-9.-]+(?::\d+)?|\[[0-9A-Fa-f:.]+\](?::\d+)?")
@@ -44,7 +44,7 @@ def sso_table(t: Table, folder: Path) -> SsoSettings:
         cookie_name=_cookie_name(t), cookie_domain=cookie_domain, cookie_path=cookie_path,
         ticket_minutes=t.positive("ticket_minutes", int),
         **_machine_key(t, enabled),
-        ticket_username=_one_of(t, "ticket_username", SSO_TICKET_USERNAMES),
+        ticket_username=t.member("ticket_username", TicketUsername, t.text_or_default("ticket_username")),
         **_kerberos(t, folder),
         form=t.get("form", bool),
         page_title=t.text_or_default("page_title"), logo_url=t.text("logo_url") or None,
@@ -68,6 +68,10 @@ def _machine_key(t: Table, enabled: bool) -> dict[str, str]:
             if key.endswith("_key") and not values[key]:
                 continue  # a missing key: "is required" already says so
             t.problem(key, text)
+    # As members; a name that is none of them was a problem above (or [sso] is unused): the default then.
+    for name, kind in (("validation", Validation), ("decryption", Decryption),
+                       ("compatibility_mode", CompatibilityMode)):
+        values[name] = kind(values[name]) if values[name] in tuple(kind) else t.default(name)
     return values
 
 
@@ -89,14 +93,6 @@ def _cookie_name(t: Table) -> str:
     if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
         t.problem("cookie_name", f"{name!r} is not a valid cookie name")
     return name
-
-
-def _one_of(t: Table, key: str, choices: tuple[str, ...]) -> str:
-    value = t.text_or_default(key)
-    if value not in choices:
-        t.problem(key, f"must be one of {', '.join(choices)}, not {value!r}")
-        return t.default(key)
-    return value
 
 
 def _accent_color(t: Table) -> str:

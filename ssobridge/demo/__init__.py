@@ -13,8 +13,8 @@ from importlib import resources
 
 from ldap3 import MOCK_SYNC, NONE, SIMPLE, Connection, Server
 
-from ..config import (DEFAULT_ATTRIBUTES, Config, DirectorySettings, LockoutSettings, ServerSettings, UserInfoSettings,
-                      parse_listen)
+from ..config import (DEFAULT_ATTRIBUTES, Config, DirectorySettings, DirectoryType, LockoutSettings, ServerSettings,
+                      UserInfoSettings, parse_listen)
 from ..directory import DirectorySet
 from ..directory.connections import Connector, bind_service_account
 from ..mapping import Candidate, OutputMapping
@@ -57,7 +57,7 @@ def demo_config(listen: str, password: str) -> Config:
         OutputMapping("cf_Job Title", (Candidate("title"),)),
     )
     directory = DirectorySettings(
-        name="sample", type="ldap", urls=("ldap://sample-directory",), base_dn=data["base_dn"],
+        name="sample", type=DirectoryType.LDAP, urls=("ldap://sample-directory",), base_dn=data["base_dn"],
         bind_dn=data["service"]["dn"], bind_password=data["service"]["password"], allow_plaintext=True,
         connect_timeout=1, timeout=1, netbios_domain=NETBIOS_DOMAIN, upn_suffixes=(UPN_SUFFIX,),
         user_filter="(&(objectClass=inetOrgPerson)(|(uid={user})(mail={upn})))", default=True, retry_down_after=1,

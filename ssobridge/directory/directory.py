@@ -24,7 +24,7 @@ from cachetools import TTLCache
 from ldap3 import BASE, SUBTREE, Connection
 
 from .. import metrics
-from ..config import DirectorySettings
+from ..config import DirectorySettings, DirectoryType
 from . import ber
 from .activedirectory import ActiveDirectory
 from .connections import (ConnectionPool, Connector, DirectoryUnavailable, ServiceAccountRefused, connection_url,
@@ -37,9 +37,9 @@ from .names import LoginName, escape_filter_value, parse_login_name, user_search
 from .openldap import OpenLDAP
 
 # The config's directory `type` -> its flavour. A new directory type is one module and one line here.
-FLAVOURS: dict[str, type[Flavour]] = {
-    "active_directory": ActiveDirectory,
-    "ldap": OpenLDAP,
+FLAVOURS: dict[DirectoryType, type[Flavour]] = {
+    DirectoryType.ACTIVE_DIRECTORY: ActiveDirectory,
+    DirectoryType.LDAP: OpenLDAP,
 }
 
 NO_SUCH_OBJECT = 32

@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..config import SinkSettings
+from ..config import SinkSettings, SinkType
 from .leader import LeaderLock
 from .store import Delivery, Event, EventStore, backoff
 
@@ -43,9 +43,9 @@ def deliver(sink: SinkSettings, event: Event) -> None:
     """One try; raises DeliveryFailed with the reason."""
     body = json.dumps(event.as_json(), ensure_ascii=False, sort_keys=True)
     try:
-        if sink.type == "jsonl":
+        if sink.type is SinkType.JSONL:
             _append_line(Path(sink.path), body)
-        elif sink.type == "webhook":
+        elif sink.type is SinkType.WEBHOOK:
             _post(sink, body.encode("utf-8"), event.idempotency_key)
         else:
             _syslog(sink, event, body)

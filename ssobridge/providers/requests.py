@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from .. import audit
 from ..directory import AccountState, AmbiguousUser, Directory, DirectorySet, DirectoryUnavailable, UserEntry
 from ..directory.groups import Group
-from ..policy import Explanation, FieldRule, Person, Policy, RequestRule, page
+from ..policy import (Explanation, FieldRule, InactiveAccounts, OnDirectoryUnavailable, Person, Policy, RequestRule,
+                      UnknownUsers, page)
 from .base import CustomFieldChange, ProviderResult, Variables
 
 log = logging.getLogger("ssobridge.requests")
@@ -79,7 +80,7 @@ class RequestProvider:
             if found is None:
                 return Requester(typed, why="nobody by that name")
             directory, entry = found
-            if self.policy.inactive_accounts == "as_unknown":
+            if self.policy.inactive_accounts is InactiveAccounts.AS_UNKNOWN:
                 state = directory.account_state(entry)
                 if state in INACTIVE:
                     log.info("event=inactive_account operation=%s user=%r dn=%r state=%s: treated as not in the "
@@ -94,8 +95,8 @@ class RequestProvider:
         except DirectoryUnavailable as e:
             log.error("event=directory_unavailable operation=%s user=%r error=%r policy=%s", operation, typed,
                       str(e), self.policy.on_directory_unavailable)
-            return Requester(typed, Lookup.OUTAGE, outage_allows=self.policy.on_directory_unavailable == "allow",
-                             why=str(e))
+            allows = self.policy.on_directory_unavailable is OnDirectoryUnavailable.ALLOW
+            return Requester(typed, Lookup.OUTAGE, outage_allows=allows, why=str(e))
 
     def custom_field_options(self, variables: Variables, explanation: Explanation | None = None) -> ProviderResult:
         explanation, started = explanation or Explanation(), time.monotonic()
@@ -188,7 +189,7 @@ class RequestProvider:
 
     def _refused_as_unknown(self, requester: Requester) -> bool:
         """unknown_users = "refuse": nobody outside the directory may start anything."""
-        return requester.lookup is Lookup.NOT_FOUND and self.policy.unknown_users == "refuse"
+        return requester.lookup is Lookup.NOT_FOUND and self.policy.unknown_users is UnknownUsers.REFUSE
 
     def _field_changes(self, requester: Requester, department: str, location: str, custom_fields: dict,
                        explanation: Explanation) -> list[CustomFieldChange]:

@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 from typing import TextIO
 
 from ..config import Config
-from .cookie import (COMPATIBILITY_MODES, VALIDATIONS, CookieRefused, MachineKey, Ticket, describe,
-                     machine_key_problems, read_cookie)
+from ..config.machine_key import CompatibilityMode, Decryption, Validation, machine_key_problems
+from .cookie import CookieRefused, MachineKey, Ticket, describe, read_cookie
 from .ticket import exact_ticks
 
 VALIDATION_KEY_VARIABLE = "SSOBRIDGE_SSO_VALIDATION_KEY"
@@ -77,8 +77,8 @@ def _local(moment: datetime) -> str:
 def _other_keys(key: MachineKey) -> list[MachineKey]:
     """The same keys under the other modes and validation algorithms (a usual mismatch with web.config)."""
     others = []
-    for mode in COMPATIBILITY_MODES:
-        for validation in VALIDATIONS:
+    for mode in CompatibilityMode:
+        for validation in Validation:
             if (mode, validation) == (key.compatibility_mode, key.validation):
                 continue
             try:
@@ -130,10 +130,10 @@ def _machine_key_values(root: ElementTree.Element, element: ElementTree.Element)
     attributes = element.attrib
     values = {"validation_key": attributes.get("validationKey", "AutoGenerate,IsolateApps"),
               "decryption_key": attributes.get("decryptionKey", "AutoGenerate,IsolateApps"),
-              "validation": attributes.get("validation", "HMACSHA256"),
+              "validation": attributes.get("validation", Validation.HMACSHA256),
               "decryption": attributes.get("decryption", "Auto")}
     if values["decryption"] == "Auto":  # ASP.NET: DES for an 8-byte key, else AES
-        values["decryption"] = "DES" if len(values["decryption_key"]) == 16 else "AES"
+        values["decryption"] = "DES" if len(values["decryption_key"]) == 16 else Decryption.AES
     if "compatibilityMode" in attributes:
         values["compatibility_mode"] = attributes["compatibilityMode"]
         values["mode_source"] = "its compatibilityMode attribute"
@@ -141,10 +141,10 @@ def _machine_key_values(root: ElementTree.Element, element: ElementTree.Element)
         runtime = _first(root, "system.web", "httpRuntime")
         target = runtime.attrib.get("targetFramework", "") if runtime is not None else ""
         if _version(target) >= (4, 5):
-            values["compatibility_mode"] = "Framework45"
+            values["compatibility_mode"] = CompatibilityMode.FRAMEWORK45
             values["mode_source"] = f"no compatibilityMode, and <httpRuntime targetFramework=\"{target}\">"
         else:
-            values["compatibility_mode"] = "Framework20SP1"
+            values["compatibility_mode"] = CompatibilityMode.FRAMEWORK20SP1
             values["mode_source"] = "no compatibilityMode attribute: ASP.NET's default"
     return values
 

@@ -33,7 +33,6 @@ The specification is the .NET reference source (microsoft/referencesource, Syste
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -42,7 +41,9 @@ from typing import TYPE_CHECKING
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, hmac, padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.kbkdf import KBKDFHMAC, CounterLocation, Mode
 
+from ..config.machine_key import HEX_PAIRS, CompatibilityMode, Decryption, Validation, machine_key_problems
 from .ticket import Ticket, parse, serialize
 
 try:  # cryptography 43 moved TripleDES to "decrepit"; the old name still works, with a warning
@@ -54,18 +55,14 @@ if TYPE_CHECKING:
     from ..config.settings import SsoSettings
 
 __all__ = ["MachineKey", "Ticket", "issue_cookie", "read_cookie", "CookieRefused", "machine_key_problems",
-           "VALIDATIONS", "DECRYPTIONS", "COMPATIBILITY_MODES"]
+           "HASHES", "CIPHERS"]
 
-# <machineKey validation>: the hash, and the block ASP.NET's 2.0 modes pad the key into.
-VALIDATIONS = {"SHA1": (hashes.SHA1, 64), "HMACSHA256": (hashes.SHA256, 64),
-               "HMACSHA384": (hashes.SHA384, 128), "HMACSHA512": (hashes.SHA512, 128)}
-# <machineKey decryption>: the cipher and its key sizes in bytes.
-DECRYPTIONS = {"AES": (algorithms.AES, (16, 24, 32)), "3DES": (TripleDES, (16, 24))}
-COMPATIBILITY_MODES = ("Framework20SP1", "Framework20SP2", "Framework45")
-MIN_VALIDATION_KEY = 20  # bytes: ASP.NET refuses a validationKey of fewer than 40 hex digits
+# The primitive of each <machineKey> name (config/machine_key.py has the names, their sizes and the checks).
+HASHES = {Validation.SHA1: hashes.SHA1, Validation.HMACSHA256: hashes.SHA256, Validation.HMACSHA384: hashes.SHA384,
+          Validation.HMACSHA512: hashes.SHA512}
+CIPHERS = {Decryption.AES: algorithms.AES, Decryption.TRIPLE_DES: TripleDES}
 MAX_COOKIE_CHARS = 4096  # FormsAuthentication.MAX_TICKET_LENGTH
 _FORMS_PURPOSE = b"FormsAuthentication.Ticket"  # Purpose.FormsAuthentication_Ticket
-_HEX = re.compile(r"(?:[0-9A-Fa-f]{2})*")
 
 
 class CookieRefused(Exception):
@@ -77,62 +74,31 @@ class CookieRefused(Exception):
         self.ticket = ticket
 
 
-def machine_key_problems(validation_key: str, decryption_key: str, validation: str, decryption: str,
-                         compatibility_mode: str) -> list[tuple[str, str]]:
-    """(key, what is wrong) for every problem of a <machineKey> given as in web.config (keys in hex)."""
-    problems = []
-    if validation not in VALIDATIONS:
-        problems.append(("validation", f"must be one of {', '.join(VALIDATIONS)}, not {validation!r}"))
-    if decryption not in DECRYPTIONS:
-        problems.append(("decryption", f"must be one of {', '.join(DECRYPTIONS)}, not {decryption!r}"))
-    if compatibility_mode not in COMPATIBILITY_MODES:
-        problems.append(("compatibility_mode",
-                         f"must be one of {', '.join(COMPATIBILITY_MODES)}, not {compatibility_mode!r}"))
-    for name, value in (("validation_key", validation_key), ("decryption_key", decryption_key)):
-        if "AutoGenerate" in value:
-            problems.append((name, "is AutoGenerate: ASP.NET then makes a secret key of its own on each server, "
-                                   "which ssobridge cannot share; give SmarterTrack an explicit <machineKey> "
-                                   "(IIS Manager > Machine Key > Generate Keys) and use the same keys here"))
-        elif not value or not _HEX.fullmatch(value):
-            problems.append((name, "must be hexadecimal digits (an even number of them), as in web.config"))
-    if problems:
-        return problems
-    validation_bytes = len(validation_key) // 2
-    block = VALIDATIONS[validation][1]
-    if validation_bytes < MIN_VALIDATION_KEY:
-        problems.append(("validation_key", f"has {validation_bytes * 2} hex digits; ASP.NET needs at least "
-                                           f"{MIN_VALIDATION_KEY * 2}"))
-    elif validation_bytes > block and compatibility_mode != "Framework45":
-        problems.append(("validation_key", f"has {validation_bytes * 2} hex digits; {validation} in "
-                                           f"{compatibility_mode} takes at most {block * 2}"))
-    sizes = DECRYPTIONS[decryption][1]
-    if len(decryption_key) // 2 not in sizes:
-        digits = " or ".join(str(size * 2) for size in sizes)
-        problems.append(("decryption_key", f"has {len(decryption_key)} hex digits; {decryption} takes {digits}"))
-    return problems
-
-
 @dataclass(frozen=True)
 class MachineKey:
     """SmarterTrack's <machineKey>: the keys as bytes and the algorithm names as web.config spells them."""
     validation_key: bytes = field(repr=False)
     decryption_key: bytes = field(repr=False)
-    validation: str = "HMACSHA256"
-    decryption: str = "AES"
-    compatibility_mode: str = "Framework20SP1"
+    validation: Validation = Validation.HMACSHA256
+    decryption: Decryption = Decryption.AES
+    compatibility_mode: CompatibilityMode = CompatibilityMode.FRAMEWORK20SP1
 
     def __post_init__(self) -> None:
         problems = machine_key_problems(self.validation_key.hex(), self.decryption_key.hex(), self.validation,
                                         self.decryption, self.compatibility_mode)
         if problems:
             raise ValueError("; ".join(f"{key} {text}" for key, text in problems))
+        # The names as members, also when given as web.config's text.
+        object.__setattr__(self, "validation", Validation(self.validation))
+        object.__setattr__(self, "decryption", Decryption(self.decryption))
+        object.__setattr__(self, "compatibility_mode", CompatibilityMode(self.compatibility_mode))
 
     @classmethod
     def from_hex(cls, validation_key: str, decryption_key: str, **algorithms_and_mode: str) -> MachineKey:
         problems = machine_key_problems(validation_key, decryption_key,
-                                        algorithms_and_mode.get("validation", "HMACSHA256"),
-                                        algorithms_and_mode.get("decryption", "AES"),
-                                        algorithms_and_mode.get("compatibility_mode", "Framework20SP1"))
+                                        algorithms_and_mode.get("validation", Validation.HMACSHA256),
+                                        algorithms_and_mode.get("decryption", Decryption.AES),
+                                        algorithms_and_mode.get("compatibility_mode", CompatibilityMode.FRAMEWORK20SP1))
         if problems:
             raise ValueError("; ".join(f"{key} {text}" for key, text in problems))
         return cls(bytes.fromhex(validation_key), bytes.fromhex(decryption_key), **algorithms_and_mode)
@@ -145,27 +111,27 @@ class MachineKey:
 
     @property
     def hash_size(self) -> int:
-        return VALIDATIONS[self.validation][0].digest_size
+        return HASHES[self.validation].digest_size
 
     @property
     def block_size(self) -> int:
-        return DECRYPTIONS[self.decryption][0].block_size // 8
+        return CIPHERS[self.decryption].block_size // 8
 
     @cached_property
     def _keys(self) -> tuple[bytes, bytes]:
         """(encryption, validation) keys as the mode uses them: Framework45 derives its own."""
-        if self.compatibility_mode == "Framework45":
-            return _sp800_108(self.decryption_key), _sp800_108(self.validation_key)
+        if self.compatibility_mode is CompatibilityMode.FRAMEWORK45:
+            return _derived(self.decryption_key), _derived(self.validation_key)
         return self.decryption_key, self.validation_key
 
     def sign(self, data: bytes) -> bytes:
-        mac = hmac.HMAC(self._keys[1], VALIDATIONS[self.validation][0]())
+        mac = hmac.HMAC(self._keys[1], HASHES[self.validation]())
         mac.update(data)
         return mac.finalize()
 
     def signed(self, data: bytes) -> bool:
         """Whether `data` ends with the HMAC of what precedes it (compared in constant time)."""
-        mac = hmac.HMAC(self._keys[1], VALIDATIONS[self.validation][0]())
+        mac = hmac.HMAC(self._keys[1], HASHES[self.validation]())
         mac.update(data[:-self.hash_size])
         try:
             mac.verify(data[-self.hash_size:])
@@ -176,9 +142,9 @@ class MachineKey:
     def cbc(self, encrypt: bool, iv: bytes, data: bytes) -> bytes:
         """CBC with PKCS#7 padding, as .NET's SymmetricAlgorithm defaults; ValueError on bad padding."""
         material = self._keys[0]
-        if self.decryption == "3DES" and len(material) == 16:
+        if self.decryption is Decryption.TRIPLE_DES and len(material) == 16:
             material += material[:8]  # two-key 3DES (K1 K2 K1), as .NET takes it, in the form cryptography wants
-        cipher = DECRYPTIONS[self.decryption][0](material)
+        cipher = CIPHERS[self.decryption](material)
         block_bits = cipher.block_size
         if encrypt:
             padder = padding.PKCS7(block_bits).padder()
@@ -190,23 +156,18 @@ class MachineKey:
         return unpadder.update(padded) + unpadder.finalize()
 
 
-def _sp800_108(master: bytes) -> bytes:
-    """SP800-108 counter mode with HMAC-SHA512: [i]32 || label || 0x00 || context || [L]32, as long as master."""
-    length = len(master)
-    output = b""
-    counter = 1
-    while len(output) < length:
-        mac = hmac.HMAC(master, hashes.SHA512())
-        mac.update(counter.to_bytes(4, "big") + _FORMS_PURPOSE + b"\x00" + (length * 8).to_bytes(4, "big"))
-        output += mac.finalize()
-        counter += 1
-    return output[:length]
+def _derived(master: bytes) -> bytes:
+    """SP800-108 in counter mode with HMAC-SHA512, [i]32 || label || 0x00 || context || [L]32, as long as master:
+    ASP.NET 4.5's key derivation for the forms ticket (label "FormsAuthentication.Ticket", empty context)."""
+    return KBKDFHMAC(hashes.SHA512(), Mode.CounterMode, length=len(master), rlen=4, llen=4,
+                     location=CounterLocation.BeforeFixed, label=_FORMS_PURPOSE, context=b"",
+                     fixed=None).derive(master)
 
 
 def issue_cookie(key: MachineKey, ticket: Ticket) -> str:
     """The cookie value ASP.NET would write for `ticket` with this machine key: upper-case hex."""
     blob = serialize(ticket)
-    if key.compatibility_mode == "Framework45":
+    if key.compatibility_mode is CompatibilityMode.FRAMEWORK45:
         iv = os.urandom(key.block_size)
         protected = iv + key.cbc(True, iv, blob)
     else:
@@ -222,12 +183,13 @@ def read_cookie(key: MachineKey, value: str, now: datetime | None = None) -> Tic
         raise CookieRefused("empty")
     if len(value) > MAX_COOKIE_CHARS:
         raise CookieRefused(f"{len(value)} characters, more than ASP.NET's {MAX_COOKIE_CHARS}")
-    if not _HEX.fullmatch(value):
+    if not HEX_PAIRS.fullmatch(value):
         raise CookieRefused("not hex (ASP.NET writes the ticket in hexadecimal; base64 is Mono's format or a "
-                            "cookieless URL ticket)" if len(value) % 2 == 0 or not _HEX.fullmatch(value[:-1])
+                            "cookieless URL ticket)" if len(value) % 2 == 0 or not HEX_PAIRS.fullmatch(value[:-1])
                             else "not hex: an odd number of digits (cut short?)")
     data = bytes.fromhex(value)
-    blob = _unprotect_45(key, data) if key.compatibility_mode == "Framework45" else _unprotect_20(key, data)
+    protected_45 = key.compatibility_mode is CompatibilityMode.FRAMEWORK45
+    blob = _unprotect_45(key, data) if protected_45 else _unprotect_20(key, data)
     try:
         ticket = parse(blob)
     except ValueError as e:
@@ -282,5 +244,5 @@ def _round_up(count: int, block: int) -> int:
 def describe(key: MachineKey) -> str:
     """"HMACSHA256 / AES-192, Framework20SP1": the algorithms of a MachineKey, for messages."""
     bits = len(key.decryption_key) * 8
-    cipher = f"AES-{bits}" if key.decryption == "AES" else f"3DES ({bits}-bit key)"
+    cipher = f"AES-{bits}" if key.decryption is Decryption.AES else f"3DES ({bits}-bit key)"
     return f"{key.validation} / {cipher}, {key.compatibility_mode}"

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlencode
 
 import jinja2
 
-from ..config import SsoSettings
+from ..config import SsoSettings, TicketUsername
 from ..directory import AmbiguousUser, Directory, DirectorySet, DirectoryUnavailable, UserEntry
 from ..lockout.store import secret_key
 from ..providers.base import ProviderResult, Variables
@@ -54,10 +54,10 @@ SECURITY_HEADERS = [
 ]
 
 
-def ticket_name(directory: Directory, entry: UserEntry, username_form: str) -> str | None:
+def ticket_name(directory: Directory, entry: UserEntry, username_form: TicketUsername) -> str | None:
     """The name GetSignInCookieInfo will receive for this entry; None when the entry has no account name."""
     account = entry.first_text("sAMAccountName") or entry.first_text("uid")
-    if username_form == "upn":
+    if username_form is TicketUsername.UPN:
         upn = entry.first_text("userPrincipalName")
         suffixes = directory.settings.upn_suffixes
         if upn or (account and suffixes):

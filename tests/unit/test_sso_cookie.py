@@ -13,8 +13,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ssobridge.sso.cookie import (COMPATIBILITY_MODES, DECRYPTIONS, VALIDATIONS, CookieRefused, MachineKey, Ticket,
-                                  issue_cookie, read_cookie)
+from ssobridge.config.machine_key import DECRYPTION_KEY_SIZES, CompatibilityMode, Validation
+from ssobridge.sso.cookie import CookieRefused, MachineKey, Ticket, issue_cookie, read_cookie
 from ssobridge.sso.ticket import parse, serialize
 
 UTC = timezone.utc
@@ -100,8 +100,8 @@ KEY_HEX = {"validation": "A1B2C3D4E5F60718293A4B5C6D7E8F90" * 4,  # 64 bytes: ev
                    32: "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F"},
            "3DES": {16: "0123456789ABCDEFFEDCBA9876543210", 24: "0123456789ABCDEF23456789ABCDEF01456789ABCDEF0123"}}
 EVERY_KEY = [pytest.param(validation, decryption, size, mode, id=f"{validation}-{decryption}{size * 8}-{mode}")
-             for validation in VALIDATIONS for decryption, (_, sizes) in DECRYPTIONS.items() for size in sizes
-             for mode in COMPATIBILITY_MODES]
+             for validation in Validation for decryption, sizes in DECRYPTION_KEY_SIZES.items() for size in sizes
+             for mode in CompatibilityMode]
 
 
 def key_for(validation: str, decryption: str, size: int, mode: str) -> MachineKey:
@@ -134,7 +134,7 @@ def test_a_cookie_with_any_single_bit_flipped_is_refused(validation, decryption,
             read_cookie(key, altered.hex(), now=NOW)
 
 
-@pytest.mark.parametrize("mode", COMPATIBILITY_MODES)
+@pytest.mark.parametrize("mode", list(CompatibilityMode))
 def test_truncated_cookies_are_refused_and_say_why(mode):
     key = key_for("HMACSHA256", "AES", 32, mode)
     value = issue_cookie(key, TICKET)
@@ -150,7 +150,7 @@ def test_truncated_cookies_are_refused_and_say_why(mode):
         assert str(refused.value) == reason
 
 
-@pytest.mark.parametrize("mode", COMPATIBILITY_MODES)
+@pytest.mark.parametrize("mode", list(CompatibilityMode))
 def test_a_wrong_validation_or_decryption_key_is_refused_and_named(mode):
     key = key_for("HMACSHA512", "AES", 24, mode)
     value = issue_cookie(key, TICKET)
