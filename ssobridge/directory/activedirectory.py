@@ -13,7 +13,8 @@ from ldap3 import BASE
 from ..config import DirectorySettings
 from .entries import AD_NEVER, UserEntry, filetime_or_never, filetime_to_datetime
 from .flavour import AccountState, Flavour, LockoutPolicy, Search
-from .groups import Group, TokenGroups, split_unescaped
+from .dn import naming_context, parent_dn
+from .groups import Group, TokenGroups
 
 # The "data NNN" sub-code of an AD bind error (result 49). AD reveals all but 775 only for a right password.
 AD_BIND_SUBCODES = {
@@ -77,17 +78,6 @@ def interval_seconds(value: int | None) -> int:
     return abs(value) // 10_000_000
 
 
-def naming_context(dn: str) -> str:
-    """The domain object's DN: the trailing DC= parts of a DN in the domain."""
-    parts = dn.split(",")
-    tail = []
-    for part in reversed(parts):
-        if not part.strip().upper().startswith("DC="):
-            break
-        tail.insert(0, part.strip())
-    return ",".join(tail)
-
-
 def ad_failures_since(entry: UserEntry, since: datetime) -> int | None:
     """badPwdCount, if the last wrong password (badPasswordTime) is not older than `since`."""
     count = entry.first_int("badPwdCount")
@@ -120,7 +110,8 @@ class ActiveDirectory(Flavour):
         owner = found[0].first_text("fSMORoleOwner") if found else None
         if not owner:
             return None
-        found = self.search(",".join(split_unescaped(owner, ",")[1:]), BASE, "(objectClass=*)", ["dNSHostName"])
+        server = parent_dn(owner)
+        found = self.search(server, BASE, "(objectClass=*)", ["dNSHostName"]) if server else []
         return found[0].first_text("dNSHostName") if found else None
 
     def lockout_policy(self, entry: UserEntry | None) -> LockoutPolicy:

@@ -32,7 +32,8 @@ from .connections import (ConnectionPool, Connector, DirectoryUnavailable, Servi
 from .entries import UserEntry
 from .flavour import AccountState, Flavour, LockoutPolicy
 from .guard import ServiceGuard
-from .groups import Group, split_unescaped, unescape_dn_value
+from .dn import first_value
+from .groups import Group
 from .names import LoginName, escape_filter_value, parse_login_name, user_search_filter
 from .openldap import OpenLDAP
 
@@ -203,7 +204,7 @@ class Directory:
             return cached
         found = self._search(dn, BASE, "(objectClass=*)", ["displayName", "cn"])
         name = (found[0].first_text("displayName") or found[0].first_text("cn")) if found else None
-        name = name or _first_rdn_value(dn)
+        name = name or first_value(dn) or dn
         with self._lock:
             self._display_names[key] = name
         return name
@@ -266,10 +267,6 @@ def _entries(connection: Connection) -> list[UserEntry]:
         for item in connection.response or ()
         if item.get("type") == "searchResEntry"
     ]
-
-
-def _first_rdn_value(dn: str) -> str:
-    return unescape_dn_value(split_unescaped(dn, ",")[0].partition("=")[2].strip())
 
 
 class DirectorySet:

@@ -9,7 +9,6 @@ Groups are never found by listing their members: groups have thousands.
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass
 from typing import Callable
@@ -17,14 +16,12 @@ from typing import Callable
 from cachetools import TTLCache
 from ldap3 import BASE, SUBTREE
 
+from .dn import normalize_dn
 from .entries import UserEntry, render_sid
 from .names import escape_filter_value
 
 # (base, scope, filter, attributes) -> entries, as the service account; see flavour.Search.
 Search = Callable[..., list[UserEntry]]
-
-# DN attribute values: RFC 4514 escapes are a backslash and a character, or a backslash and two hex digits.
-_DN_ESCAPE = re.compile(r"\\([0-9a-fA-F]{2}|.)")
 
 # Nesting deeper than this is a loop or a mistake; the expansion stops there.
 MAX_NESTING = 16
@@ -51,47 +48,9 @@ class Group:
         if wanted.upper().startswith("S-1-"):
             return wanted.upper() == self.sid.upper()
         if "=" in wanted:
-            return bool(self.dn) and normalize_dn(wanted) == normalize_dn(self.dn)
+            dn = normalize_dn(wanted)  # None for a DN that is none (it names no group)
+            return dn is not None and bool(self.dn) and dn == normalize_dn(self.dn)
         return any(wanted.lower() == name.lower() for name in self.names)
-
-
-def normalize_dn(dn: str) -> tuple[tuple[str, str], ...]:
-    """A DN compared as data, not as text: 'CN=Doe\\, J,OU=x' equals 'cn=doe\\2c j, ou=X'."""
-    rdns = []
-    for part in split_unescaped(dn, ","):
-        attribute, _, value = part.partition("=")
-        rdns.append((attribute.strip().lower(), unescape_dn_value(value.strip()).lower()))
-    return tuple(rdns)
-
-
-def split_unescaped(text: str, separator: str) -> list[str]:
-    parts, current, escaped = [], [], False
-    for character in text:
-        if escaped:
-            current.append(character)
-            escaped = False
-        elif character == "\\":
-            current.append(character)
-            escaped = True
-        elif character == separator:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(character)
-    parts.append("".join(current))
-    return parts
-
-
-def unescape_dn_value(value: str) -> str:
-    raw = bytearray()
-    position = 0
-    for match in _DN_ESCAPE.finditer(value):
-        raw += value[position:match.start()].encode("utf-8")
-        escape = match.group(1)
-        raw += bytes([int(escape, 16)]) if len(escape) == 2 else escape.encode("utf-8")
-        position = match.end()
-    raw += value[position:].encode("utf-8")
-    return raw.decode("utf-8", errors="replace")
 
 
 def sid_filter_value(sid: bytes) -> str:

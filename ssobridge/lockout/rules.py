@@ -1,6 +1,6 @@
 """The shield's rules as pure functions: thresholds, windows, account keys, what to do with one attempt.
 
-No clock, no storage and no directory here: every input is given, so the rules are tested in milliseconds
+No clock, no storage and no directory call here: every input is given, so the rules are tested in milliseconds
 (tests/unit/test_lockout_rules.py) and read like the policy in docs/security.md.
 """
 
@@ -11,6 +11,8 @@ import threading
 import time
 import unicodedata
 from dataclasses import dataclass
+
+from ..directory.dn import dn_key
 
 MAX_SOFT_THRESHOLD = 5  # AD FS Extranet Lockout's advice: well below the directory's own threshold
 LOCAL_THRESHOLD = 10  # when the directory never locks (T = 0): still no unlimited guessing
@@ -50,9 +52,10 @@ def normalise_name(text: str) -> str:
 
 
 def account_key(directory: str, dn: str | None, typed_name: str) -> str:
-    """The key of an account's counters: its entry DN; for nobody, the directory and the typed name."""
+    """The key of an account's counters: its entry DN, one text however it is written (`ssobridge unlock` may
+    be given it in another case or escaping); for nobody, the directory and the typed name."""
     if dn is not None:
-        return "dn:" + ",".join(part.strip() for part in dn.split(",")).casefold()
+        return "dn:" + (dn_key(dn) or dn.strip().casefold())  # text that is no DN (typed to unlock) as it is
     return f"name:{normalise_name(directory)}:{normalise_name(typed_name)}"
 
 

@@ -41,6 +41,15 @@ def test_account_keys_share_one_counter_per_entry_and_per_normalised_name():
     assert account_key("ad", "CN=Zoe, OU=People,DC=example,DC=test", "x") == \
         account_key("ad", "cn=zoe,ou=people,dc=example,dc=test", "y")
     assert account_key("ad", None, "ｚｏｅ") == account_key("AD", None, "Zoe") == "name:ad:zoe"
+    # A comma in a CN: one account however it is escaped, and not the same as a CN without the space.
+    assert account_key("ad", "CN=Doe\\, John,OU=People,DC=example,DC=test", "") == \
+        account_key("", "cn=doe\\2c john, ou=people, dc=example, dc=test", "") == \
+        "dn:cn=doe\\, john,ou=people,dc=example,dc=test"
+    assert account_key("ad", "CN=Doe\\,John,OU=People,DC=example,DC=test", "") != \
+        account_key("ad", "CN=Doe\\, John,OU=People,DC=example,DC=test", "")
+    assert account_key("", "CN=Doe, John,OU=People,DC=example,DC=test", "") == \
+        account_key("", "CN=Doe\\, John,OU=People,DC=example,DC=test", "")  # typed to unlock: read leniently
+    assert account_key("", " Doe John ", "") == "dn:doe john"  # no DN (typed to unlock): as it is
 
 
 @pytest.mark.parametrize("password, blank", [

@@ -47,9 +47,11 @@ def test_placeholder_text_inside_a_username_stays_text():
 
 
 def test_group_dns_are_compared_as_data_not_text():
-    from ssobridge.directory.groups import Group, normalize_dn
+    from ssobridge.directory.dn import normalize_dn
+    from ssobridge.directory.groups import Group
     assert normalize_dn('CN=Doe\\, "J",OU=Sales,DC=x') == normalize_dn('cn=doe\\2c \\22j\\22, ou=sales,dc=X')
     group = Group("CN=Sales Team,OU=Groups,DC=example,DC=test", ("Sales-Team", "Sales Team"), "S-1-5-21-1-2-3-1105")
     assert group.is_named("cn=sales team,ou=groups,dc=EXAMPLE,dc=test")
     assert group.is_named("sales-team") and group.is_named("SALES TEAM") and group.is_named("s-1-5-21-1-2-3-1105")
     assert not group.is_named("CN=Sales Team,OU=Other,DC=example,DC=test") and not group.is_named("Sales")
+    assert not Group("", ("x",)).is_named("CN=a, b") and not group.is_named("CN=Sales Team,OU=Groups,DC=example,DC=")
