@@ -22,6 +22,7 @@ from typing import Callable, Iterable
 
 from cachetools import TTLCache
 from ldap3 import BASE, SUBTREE, Connection
+from ldap3.utils.conv import escape_filter_chars
 
 from .. import metrics
 from ..config import DirectorySettings, DirectoryType
@@ -34,7 +35,7 @@ from .flavour import AccountState, Flavour, LockoutPolicy
 from .guard import ServiceGuard
 from .dn import first_value
 from .groups import Group
-from .names import LoginName, escape_filter_value, parse_login_name, user_search_filter
+from .names import LoginName, parse_login_name, user_search_filter
 from .openldap import OpenLDAP
 
 # The config's directory `type` -> its flavour. A new directory type is one module and one line here.
@@ -100,7 +101,7 @@ class Directory:
 
     def find_user_by_email(self, email: str) -> UserEntry | None:
         """The one user with this address (the flavour says where addresses are: mail, proxyAddresses)."""
-        search_filter = self.flavour.email_filter(escape_filter_value(email.strip()))
+        search_filter = self.flavour.email_filter(escape_filter_chars(email.strip()))
         return self._one(search_filter, f"several entries have the address {email!r}")
 
     def _one(self, search_filter: str, ambiguity: str) -> UserEntry | None:
@@ -188,7 +189,7 @@ class Directory:
         DirectoryUnavailable when the directory cannot say."""
         if "=" in name and not name.upper().startswith("S-1-"):
             return bool(self._search(name, BASE, "(objectClass=*)", ["1.1"]))
-        value = escape_filter_value(name)
+        value = escape_filter_chars(name)
         search_filter = f"(objectSid={value})" if name.upper().startswith("S-1-") else self.flavour.group_filter(value)
         return bool(self._search(self.flavour.group_base, SUBTREE, search_filter, ["1.1"], 1))
 

@@ -15,10 +15,10 @@ from typing import Callable
 
 from cachetools import TTLCache
 from ldap3 import BASE, SUBTREE
+from ldap3.utils.conv import escape_filter_chars
 
 from .dn import normalize_dn
 from .entries import UserEntry, render_sid
-from .names import escape_filter_value
 
 # (base, scope, filter, attributes) -> entries, as the service account; see flavour.Search.
 Search = Callable[..., list[UserEntry]]
@@ -96,9 +96,9 @@ def nested_groups(search: Search, base: str, entry: UserEntry) -> frozenset[Grou
     frontier = [entry.dn]
     uid = entry.first_text("uid")
     for depth in range(MAX_NESTING):
-        clauses = [f"(member={escape_filter_value(dn)})(uniqueMember={escape_filter_value(dn)})" for dn in frontier]
+        clauses = [f"(member={escape_filter_chars(dn)})(uniqueMember={escape_filter_chars(dn)})" for dn in frontier]
         if depth == 0 and uid:
-            clauses.append(f"(&(objectClass=posixGroup)(memberUid={escape_filter_value(uid)}))")
+            clauses.append(f"(&(objectClass=posixGroup)(memberUid={escape_filter_chars(uid)}))")
         new = []
         for start in range(0, len(clauses), 50):
             search_filter = "(|" + "".join(clauses[start:start + 50]) + ")"

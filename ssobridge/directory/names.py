@@ -1,4 +1,4 @@
-"""Username forms people type, and the LDAP filter that finds them.
+"""Username forms people type, and the LDAP filter that finds them (values escaped by ldap3's escape_filter_chars).
 
 DOMAIN\\user and DOMAIN/user name a NetBIOS domain, user@suffix a UPN suffix, a plain name neither.
 The directory that claims the domain or suffix answers for the user; one that nobody claims is no
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from ldap3.utils.conv import escape_filter_chars
 
 # sAMAccountName is at most 20 characters and a UPN at most 1024 in AD; longer input is nobody.
 MAX_USERNAME_LENGTH = 1024
@@ -46,14 +48,9 @@ def parse_login_name(typed: str) -> LoginName | None:
     return LoginName(typed, typed)
 
 
-def escape_filter_value(value: str) -> str:
-    """RFC 4515 escaping of an assertion value: backslash first, then * ( ) and NUL."""
-    return (value.replace("\\", "\\5c").replace("*", "\\2a").replace("(", "\\28")
-            .replace(")", "\\29").replace("\x00", "\\00"))
-
-
 def user_search_filter(template: str, name: LoginName, default_suffix: str | None) -> str:
     """Fill {user} and {upn} in the configured user_filter, each escaped exactly once."""
     values = {"user": name.user, "upn": name.upn(default_suffix)}
     # One pass, so a username containing "{upn}" stays text.
-    return _PLACEHOLDERS.sub(lambda m: escape_filter_value(values[m.group(1)]), template)
+    # RFC 4515: backslash first, then * ( ) and NUL; other characters (UTF-8, any code point) need none.
+    return _PLACEHOLDERS.sub(lambda m: escape_filter_chars(values[m.group(1)]), template)

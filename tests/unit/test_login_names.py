@@ -2,7 +2,10 @@
 
 import pytest
 
-from ssobridge.directory.names import LoginName, escape_filter_value, parse_login_name, user_search_filter
+from ldap3.utils.conv import escape_filter_chars
+
+from ssobridge.directory.ber import encode_filter
+from ssobridge.directory.names import LoginName, parse_login_name, user_search_filter
 
 AD_FILTER = "(&(objectCategory=person)(objectClass=user)(|(sAMAccountName={user})(userPrincipalName={upn})))"
 
@@ -25,7 +28,12 @@ def test_unusable_usernames_name_nobody(typed):
 
 
 def test_filter_values_are_escaped_per_rfc_4515():
-    assert escape_filter_value("*)(uid=*)\\\x00") == "\\2a\\29\\28uid=\\2a\\29\\5c\\00"
+    """ldap3's escape_filter_chars escapes exactly what RFC 4515 requires (backslash first, then * ( ) NUL) and
+    leaves the rest as text, non-ASCII too: the filter carries it as UTF-8 (UTFMB), as the BER shows."""
+    assert escape_filter_chars("*)(uid=*)\\\x00") == "\\2a\\29\\28uid=\\2a\\29\\5c\\00"
+    assert escape_filter_chars("\\2a") == "\\5c2a"  # an escape typed by the user stays text
+    assert escape_filter_chars("Jörg 日本 😀 =&|!~<>:,;\"'") == "Jörg 日本 😀 =&|!~<>:,;\"'"
+    assert encode_filter(f"(cn={escape_filter_chars('ö*')})") == b"\xa3\x09\x04\x02cn\x04\x03\xc3\xb6*"
 
 
 def test_user_filter_gets_user_and_upn_escaped_once():
