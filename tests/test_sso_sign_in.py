@@ -89,6 +89,20 @@ def test_post_without_a_matching_csrf_token_is_refused(sso_site, spoil):
     assert "This sign-in page has expired or was not sent by this site." in answer.text
 
 
+def test_a_hostile_cookie_header_beside_the_csrf_cookie_still_signs_in(sso_site):
+    """Neighbours' cookies that http.cookies would reject whole (JSON, a space, no "=") and a second cookie
+    of the CSRF name after ours: the form still signs in (tests/unit/test_sign_in_cookies.py has the table)."""
+    directory, service, _, _ = sso_site
+    user = directory.users["jdoe"]
+    browser = Browser(service.url)
+    page = browser.get("/sso/login")
+    nonce = browser.cookies["ssobridge-csrf"]
+    hostile = f'prefs={{"theme":"dark"}}; note=hello world; flag; ssobridge-csrf={nonce}; ssobridge-csrf=forged'
+    answer = browser.post("/sso/login", {"csrf": form_value(page.text, "csrf"), "username": user.login,
+                                         "password": user.password}, {"Cookie": hostile})
+    assert answer.status == 302 and answer.cookie(".ASPXAUTH") is not None
+
+
 @pytest.mark.parametrize("return_url", ["https://evil.example/", "//evil.example/", "/\\evil.example",
                                         "javascript:alert(1)", "https://helpdesk.example.test@evil.example/"])
 def test_a_return_url_elsewhere_goes_to_portal_url(sso_site, return_url):

@@ -91,6 +91,8 @@ class Request:
         return next((v[0] for k, v in values.items() if k.lower() == name.lower()), None)
 
     def cookie(self, name: str) -> str | None:
+        """The first cookie of this name. Not http.cookies: SimpleCookie drops the whole header for one cookie it
+        cannot parse (a neighbour's JSON value, a space, no "="), which would refuse every sign-in as expired."""
         for pair in self.environ.get("HTTP_COOKIE", "").split(";"):
             key, _, value = pair.strip().partition("=")
             if key == name:
