@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from typing import Iterable
+
+from cachetools import TTLCache, cachedmethod
 
 from .directory import DirectorySet, DirectoryUnavailable
 
@@ -37,16 +38,13 @@ class Readiness:
 
     def __init__(self, directories: DirectorySet, cache_seconds: float = READY_CACHE_SECONDS):
         self._directories = directories
-        self._cache_seconds = cache_seconds
-        self._lock = threading.Lock()  # one check at a time; probes meanwhile wait for its answer
-        self._answer: tuple[float, dict[str, str]] | None = None
+        self._answer: TTLCache = TTLCache(maxsize=1, ttl=cache_seconds)
+        self._checking = threading.Condition()  # one check at a time; probes meanwhile wait for its answer
 
+    @cachedmethod(lambda self: self._answer, key=lambda self: "states", lock=lambda self: self._checking,
+                  condition=lambda self: self._checking)
     def states(self) -> dict[str, str]:
-        with self._lock:
-            now = time.monotonic()
-            if self._answer is None or now - self._answer[0] >= self._cache_seconds:
-                self._answer = (now, {d.name: self._state(d) for d in self._directories.directories})
-            return self._answer[1]
+        return {d.name: self._state(d) for d in self._directories.directories}
 
     @staticmethod
     def _state(directory) -> str:

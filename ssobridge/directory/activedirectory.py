@@ -7,7 +7,7 @@ import threading
 from datetime import datetime
 from typing import Mapping
 
-from cachetools import TTLCache
+from cachetools import TTLCache, cachedmethod
 from ldap3 import BASE
 
 from ..config import DirectorySettings
@@ -116,22 +116,17 @@ class ActiveDirectory(Flavour):
 
     def lockout_policy(self, entry: UserEntry | None) -> LockoutPolicy:
         """From the PSO named by msDS-ResultantPSO, else from the domain object; cached ten minutes."""
-        dn = self.lockout_policy_dn(entry)
+        return self._lockout_policy_at(self.lockout_policy_dn(entry))
+
+    @cachedmethod(lambda self: self._policies, key=lambda self, dn: dn.lower(), lock=lambda self: self._policies_lock)
+    def _lockout_policy_at(self, dn: str) -> LockoutPolicy:
         names = DOMAIN_LOCKOUT if dn == naming_context(dn) else PSO_LOCKOUT
-        with self._policies_lock:
-            cached = self._policies.get(dn.lower())
-        if cached is not None:
-            return cached
         found = self.search(dn, BASE, "(objectClass=*)", list(names))
         if not found or found[0].first_int(names[0]) is None:
-            policy = LockoutPolicy(known=False)  # e.g. a PSO the service account may not read
-        else:
-            policy = LockoutPolicy(threshold=found[0].first_int(names[0]) or 0,
-                                   observation_seconds=interval_seconds(found[0].first_int(names[1])),
-                                   duration_seconds=interval_seconds(found[0].first_int(names[2])))
-        with self._policies_lock:
-            self._policies[dn.lower()] = policy
-        return policy
+            return LockoutPolicy(known=False)  # e.g. a PSO the service account may not read
+        return LockoutPolicy(threshold=found[0].first_int(names[0]) or 0,
+                             observation_seconds=interval_seconds(found[0].first_int(names[1])),
+                             duration_seconds=interval_seconds(found[0].first_int(names[2])))
 
     def lockout_policy_dn(self, entry: UserEntry | None) -> str | None:
         """The PSO named by msDS-ResultantPSO, else the domain object."""

@@ -20,7 +20,7 @@ import time
 from datetime import datetime, timezone
 from typing import Callable, Iterable
 
-from cachetools import TTLCache
+from cachetools import TTLCache, cachedmethod
 from ldap3 import BASE, SUBTREE, Connection
 from ldap3.utils.conv import escape_filter_chars
 
@@ -51,6 +51,30 @@ log = logging.getLogger("ssobridge.directory")
 SIZE_LIMIT_EXCEEDED = 4
 
 
+class CountedCache(TTLCache):
+    """A TTLCache whose lookups are counted in ssobridge_cache_requests (hit or miss) under its name."""
+
+    def __init__(self, name: str, maxsize: int, ttl: float):
+        super().__init__(maxsize, ttl)
+        self.name = name
+
+    def __getitem__(self, key):
+        try:
+            value = super().__getitem__(key)
+        except KeyError:
+            metrics.cache(self.name, False)
+            raise
+        metrics.cache(self.name, True)
+        return value
+
+    def setdefault(self, key, default=None):
+        """cachedmethod's store after a miss: not a lookup, so not counted."""
+        if key in self:
+            return TTLCache.__getitem__(self, key)
+        self[key] = default
+        return default
+
+
 class AmbiguousUser(Exception):
     """The user_filter (or an email address) matched more than one entry: a configuration problem, never a login."""
 
@@ -68,8 +92,8 @@ class Directory:
         self.flavour: Flavour = FLAVOURS[settings.type](settings, self._search)
         mapped = {name for mapping in settings.attributes for name in mapping.attributes}
         self._attributes = sorted({*mapped, *self.flavour.state_attributes, *extra_attributes}, key=str.lower)
-        self._memberships: TTLCache = TTLCache(maxsize=10_000, ttl=settings.membership_cache_seconds)
-        self._display_names: TTLCache = TTLCache(maxsize=10_000, ttl=settings.group_name_cache_seconds)
+        self._memberships = CountedCache("memberships", maxsize=10_000, ttl=settings.membership_cache_seconds)
+        self._display_names = CountedCache("display_names", maxsize=10_000, ttl=settings.group_name_cache_seconds)
         self._lock = threading.Lock()
         self._first_server_learned: tuple[float, int] | None = None  # (when, connector.failovers then)
 
@@ -171,18 +195,11 @@ class Directory:
         """The account's state read from its attributes, for single sign-on (no password to bind with)."""
         return self.flavour.account_state(entry, datetime.now(timezone.utc))
 
+    @cachedmethod(lambda self: self._memberships, key=lambda self, entry: entry.dn.lower(),
+                  lock=lambda self: self._lock)
     def groups(self, entry: UserEntry) -> frozenset[Group]:
         """Every group of the user, nested ones (and on AD the primary group) included; cached per user."""
-        key = entry.dn.lower()
-        with self._lock:
-            cached = self._memberships.get(key)
-        metrics.cache("memberships", cached is not None)
-        if cached is not None:
-            return cached
-        groups = self.flavour.groups(entry)
-        with self._lock:
-            self._memberships[key] = groups
-        return groups
+        return self.flavour.groups(entry)
 
     def group_exists(self, name: str) -> bool:
         """Whether a group named in the rules (DN, name or SID) is in this directory: for `ssobridge check`.
@@ -193,22 +210,14 @@ class Directory:
         search_filter = f"(objectSid={value})" if name.upper().startswith("S-1-") else self.flavour.group_filter(value)
         return bool(self._search(self.flavour.group_base, SUBTREE, search_filter, ["1.1"], 1))
 
+    @cachedmethod(lambda self: self._display_names, key=lambda self, dn: dn.lower(), lock=lambda self: self._lock)
     def display_name_of(self, dn: str) -> str:
         """The displayName (else cn) of another entry, such as a manager; cached like group names.
         An entry that is gone (a manager who left) is named by its DN's first value; in an outage,
         DirectoryUnavailable, and nothing is cached."""
-        key = dn.lower()
-        with self._lock:
-            cached = self._display_names.get(key)
-        metrics.cache("display_names", cached is not None)
-        if cached is not None:
-            return cached
         found = self._search(dn, BASE, "(objectClass=*)", ["displayName", "cn"])
         name = (found[0].first_text("displayName") or found[0].first_text("cn")) if found else None
-        name = name or first_value(dn) or dn
-        with self._lock:
-            self._display_names[key] = name
-        return name
+        return name or first_value(dn) or dn
 
     def password_expires(self, entry: UserEntry) -> datetime | None:
         """When the password expires; None for never (or unknown)."""

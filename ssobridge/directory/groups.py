@@ -59,7 +59,8 @@ def sid_filter_value(sid: bytes) -> str:
 
 
 class TokenGroups:
-    """Active Directory: a user's groups from tokenGroups, SIDs named through a long-lived cache."""
+    """Active Directory: a user's groups from tokenGroups, SIDs named through a long-lived cache. Filled by hand,
+    not by cachedmethod: one search names up to 100 unknown SIDs at once."""
 
     def __init__(self, search: Search, base: str, cache_seconds: float):
         self._search = search

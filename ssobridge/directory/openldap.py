@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Mapping
 
-from cachetools import TTLCache
+from cachetools import TTLCache, cachedmethod
 from ldap3 import BASE
 
 from ..config import DirectorySettings
@@ -163,17 +163,12 @@ class OpenLDAP(Flavour):
     def password_policy(self, entry: UserEntry | None) -> PasswordPolicy:
         """The entry's pwdPolicySubentry, else ppolicy_default_dn; cached for ten minutes."""
         policy_dn = self.lockout_policy_dn(entry)
-        if not policy_dn:
-            return PasswordPolicy()
-        with self._policies_lock:
-            cached = self._policies.get(policy_dn.lower())
-        if cached is not None:
-            return cached
+        return self._password_policy_at(policy_dn) if policy_dn else PasswordPolicy()
+
+    @cachedmethod(lambda self: self._policies, key=lambda self, dn: dn.lower(), lock=lambda self: self._policies_lock)
+    def _password_policy_at(self, policy_dn: str) -> PasswordPolicy:
         entries = self.search(policy_dn, BASE, "(objectClass=*)", POLICY_ATTRIBUTES)
-        policy = _password_policy(entries[0]) if entries else PasswordPolicy(lockout=LockoutPolicy(known=False))
-        with self._policies_lock:
-            self._policies[policy_dn.lower()] = policy
-        return policy
+        return _password_policy(entries[0]) if entries else PasswordPolicy(lockout=LockoutPolicy(known=False))
 
 
 def _password_policy(entry: UserEntry) -> PasswordPolicy:
