@@ -10,6 +10,12 @@ bound are what they were.
 A filter this parser does not take (spaces between parts, an escape that is not two hex digits, an empty
 substring part) is searched through ldap3 as before: search() returns False. The bytes are the ones
 ldap3 sends (tests/unit/test_ber.py compares them for a table of filters).
+
+The one module that writes another library's private attributes: ldap3's connection._entries, _deferred_bind,
+_bind_controls and strategy._outstanding, as ldap3's own send() and search() set them (tests/unit/test_layout.py
+allows it here only). ldap3's public path costs ~0.5 ms more CPU per login (bench/ber_or_ldap3.py), so
+ldap3 is pinned to 2.9.1, the release this was written against, and tests/test_ber_ldap3_state.py fails loudly
+if that private state changes shape.
 """
 
 from __future__ import annotations
