@@ -20,12 +20,13 @@ _ESCAPE = re.compile(r"\\([0-9a-fA-F]{2}|.)")
 Ava = tuple[str, str, str]  # (attribute, value as written, the separator after it: "," or "+", "" at the end)
 
 
-def avas(dn: str) -> list[Ava] | None:
+@functools.lru_cache(maxsize=4096)  # the same DNs again and again: the people signing in, their groups
+def avas(dn: str) -> tuple[Ava, ...] | None:
     """Each attribute=value of the DN in order; None when it is not a DN. Strict first (RFC 4514, as directories
     write DNs: a value ending in an escaped space keeps it), then leniently, with the values escaped by parse_dn."""
     for lenient in (False, True):
         try:
-            return parse_dn(dn, escape=lenient, strip=lenient)
+            return tuple(parse_dn(dn, escape=lenient, strip=lenient))
         except LDAPInvalidDnError:
             continue
     return None
@@ -53,6 +54,7 @@ def normalize_dn(dn: str) -> tuple[tuple[str, str, str], ...] | None:
     return tuple((attribute.lower(), unescape_value(value).lower(), separator) for attribute, value, separator in parts)
 
 
+@functools.lru_cache(maxsize=4096)  # the lockout key of every login
 def dn_key(dn: str) -> str | None:
     """One text for one entry however its DN is written (case, spaces after commas, "\\," or "\\2c"): the
     values unescaped and escaped again one way; None for no DN."""
@@ -81,7 +83,7 @@ def first_value(dn: str) -> str | None:
 def naming_context(dn: str) -> str:
     """The trailing DC= part of a DN, as written ("DC=example,DC=test"); "" when it has none (or is no DN)."""
     tail: list[str] = []
-    for attribute, value, _ in reversed(avas(dn) or []):
+    for attribute, value, _ in reversed(avas(dn) or ()):
         if attribute.upper() != "DC":
             break
         tail.insert(0, f"{attribute}={value}")
