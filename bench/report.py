@@ -165,7 +165,7 @@ def _python_comparison(c: dict) -> list[str]:
     order = "; ".join(", ".join(o) for o in c["order"])
     lines = ["", "## Authenticate on each Python", "",
              f"One `ssobridge serve` per interpreter, all running for the whole comparison: the same slapd, bench "
-             f"users, config and default worker count. {c['rounds']} round(s) of {c['seconds_per_load']} s per load, "
+             f"users, config and default worker count. Rounds: {c['rounds']}, of {c['seconds_per_load']} s per load, "
              f"in this order (every other round reversed): {order}. Figures: the median over the rounds (calls/s of "
              f"each round in brackets). CPU ms/call: all of that ssobridge's processes (for raw ldap3: the loop, "
              f"in the bench process, {ceiling['python']}). \"to {first}\": calls/s, p50, p99, CPU, each divided by "

@@ -268,7 +268,7 @@ def verdicts(r: dict, command: str) -> list[dict]:
     comparison = r.get("python_comparison")
     if comparison:
         first, ceiling = comparison["interpreters"][0], comparison["ceiling"]["16_clients"]
-        rounds = f"median of {comparison['rounds']} rounds"
+        rounds = f"median of {comparison['rounds']} round" + ("s" if comparison["rounds"] > 1 else "")
         for later in comparison["interpreters"][1:]:
             mine, theirs = later["16_clients"], first["16_clients"]
             within = f"within {PYTHON_SLOWER_AT_MOST * 100:g} %"
