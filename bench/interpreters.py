@@ -150,9 +150,11 @@ def summarize(interpreters: list[Interpreter], workers: list[int], orders: list[
 
 
 def _labels(interpreters: list[Interpreter]) -> list[str]:
-    """"CPython 3.13.0"; with the path when a version comes twice (one venv against itself: the noise)."""
+    """"CPython 3.13.0"; numbered when a version comes twice ("CPython 3.11.7 #2": one interpreter against
+    itself shows the noise). The path is in the results beside it."""
     labels = [interpreter.label for interpreter in interpreters]
-    return [f"{label} ({i.path})" if labels.count(label) > 1 else label for label, i in zip(labels, interpreters)]
+    return [f"{label} #{labels[:index + 1].count(label)}" if labels.count(label) > 1 else label
+            for index, label in enumerate(labels)]
 
 
 # The figures taken over the rounds, and compared (to the first interpreter; calls/s also to the ceiling).

@@ -65,13 +65,13 @@ def test_figures_are_medians_over_the_rounds_with_each_rounds_calls_per_second()
                                    ["raw ldap3", "CPython 3.11.7", "CPython 3.13.0"]]
 
 
-def test_one_version_twice_is_told_apart_by_its_path():
-    twice = Interpreter("/other/bin/python", "3.11.7", "CPython", {})
+def test_one_version_twice_is_numbered():
     measured = {key: [one_round("bench" if key == RAW else "ssobridge", (500, 2, 3, 1), (1000, 13, 30, 1))]
-                for key in (RAW, 0, 1)}
-    rows = summarize([OLD, twice], [2, 2], round_orders(2, 1), measured)["interpreters"]
-    assert [row["label"] for row in rows] == ["CPython 3.11.7 (/venvs/3.11/bin/python)",
-                                              "CPython 3.11.7 (/other/bin/python)"]
+                for key in (RAW, 0, 1, 2)}
+    comparison = summarize([OLD, OLD, NEW], [2, 2, 2], round_orders(3, 1), measured)
+    assert [row["label"] for row in comparison["interpreters"]] == ["CPython 3.11.7 #1", "CPython 3.11.7 #2",
+                                                                    "CPython 3.13.0"]
+    assert comparison["order"] == [["raw ldap3", "CPython 3.11.7 #1", "CPython 3.11.7 #2", "CPython 3.13.0"]]
 
 
 @pytest.mark.parametrize("new_per_second, within, at_ceiling", [
