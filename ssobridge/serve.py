@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from . import metrics
-from .app import build, config_logging, configure_logging
+from .app import build, card_store, config_logging, configure_logging
 from .config import Config, ConfigError, load
 from .events.store import EventStore
 
@@ -56,7 +56,7 @@ def run_server(config: Config, worker: dict, banner: str | None = None) -> int:
 
     configure_logging(config.log_level, config.server.log_format, config.audit_file)
     settings = config.server
-    problem = _check_event_database(config)
+    problem = _check_event_database(config) or _check_card_store(config)
     if problem:
         print(problem, file=sys.stderr)
         return 2
@@ -280,6 +280,17 @@ def _check_event_database(config: Config) -> str | None:
         EventStore(config.events.database).close()  # and migrated here, once, before the worker opens it
     except (sqlite3.Error, OSError) as e:
         return f"ssobridge: events.database: cannot open {config.events.database}: {e}"
+    return None
+
+
+def _check_card_store(config: Config) -> str | None:
+    """The user card store too: created here (mode 0600) before the workers open it."""
+    try:
+        store = card_store(config)
+    except (sqlite3.Error, OSError) as e:
+        return f"ssobridge: [server] data_dir: cannot open the user card store in {config.server.data_dir}: {e}"
+    if store is not None:
+        store.close()
     return None
 
 
