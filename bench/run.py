@@ -1,7 +1,7 @@
 """ssobridge benchmarks, in one run against a private OpenLDAP slapd (started here, loopback only).
 
     .venv/bin/python bench/run.py [--seconds 5] [--mixed-seconds 300] [--wrong-percent 0] [--no-profile] [--keep]
-                                  [--output DIR]
+                                  [--output DIR] [--only TARGET]
 
 First in the results: issue 10's targets, each with PASS or FAIL, its measured value and this command
 (bench/targets.py). Measures, through a running `ssobridge serve` (a subprocess, INFO logging as in
@@ -25,7 +25,8 @@ with the SOAP 1.1 requests SmarterTrack sends (keep-alive connections, one per c
 9. Cached GetUserDetails at 8 clients: calls/s and slapd's operation count (must be 0).
 10. RSS of every worker after --mixed-seconds of mixed load (Authenticate, wrong passwords, group rules,
    GetUserDetails, NotifyEventFired).
-Writes bench/results/latest.json and latest.md.
+Writes bench/results/latest.json and latest.md; `--only TARGET` runs one target's scenario instead (after the
+same slapd and bench users) and prints its figures as JSON, writing no results.
 
 The parts: bench/load.py (users, clients, load threads, counters, CPU and memory readings), bench/bridge.py
 (the ssobridge configs, as data, and processes), bench/scenarios.py (each measurement), bench/targets.py (the
@@ -35,6 +36,7 @@ scenarios for issue 10's targets, and the verdicts), bench/report.py (the result
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -49,6 +51,10 @@ from bench.load import Monitor, add_bench_users  # noqa: E402
 from tests.support.pki import create_test_pki  # noqa: E402
 from tests.support.slapd import start_openldap  # noqa: E402
 
+# --only: the targets' scenarios that run on their own (each starts its own ssobridge).
+SINGLE_TARGETS = {"all-servers-down": targets.all_servers_down, "server-comes-back": targets.server_comes_back,
+                  "cached-user-details": targets.cached_user_details}
+
 
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -62,6 +68,8 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, configs)")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results",
                         help="where latest.json and latest.md go (default bench/results)")
+    parser.add_argument("--only", choices=sorted(SINGLE_TARGETS),
+                        help="run only this target's scenario and print its figures (JSON); no results written")
     return parser.parse_args()
 
 
@@ -78,6 +86,9 @@ def main() -> int:
         logins = add_bench_users(directory)
         monitor = Monitor(directory)
         bench = scenarios.Bench(directory, slapd, logins, monitor, work, arguments.seconds, arguments.wrong_percent)
+        if arguments.only:
+            print(json.dumps({arguments.only: SINGLE_TARGETS[arguments.only](bench)}, indent=2))
+            return 0
         service = bench.start_bridge("service")
         results["lockout_shield"] = lockout_shield(service)
         results.update(scenarios.authenticate(bench, service))
