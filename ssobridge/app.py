@@ -113,8 +113,8 @@ def shield(config: Config) -> Shield | None:
 
 def card_store(config: Config) -> CardStore | None:
     """The user cards of [user_info], shared by the host's workers in the [server] data_dir; the demo (no
-    data_dir) keeps them in memory. None when [user_info] is off."""
-    if config.user_info is None:
+    data_dir) keeps them in memory. None when the provider is off (no [user_info], or no directory)."""
+    if config.user_info is None or not config.directories:
         return None
     path = Path(config.server.data_dir) / CARDS_DATABASE if config.server.data_dir else None
     return CardStore(path, config.user_info.cache_size, config.user_info.stale_seconds)

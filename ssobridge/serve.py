@@ -5,8 +5,8 @@ granian worker processes sharing the listening socket, and granian starts a new 
 dies. Each worker builds everything itself (worker_app, named by import path, so it works
 with Windows' spawn too): the parent process only checks the config, opens the listening socket and
 passes what the workers need in environment variables. Nothing is shared in memory between them: what
-must be shared or done once goes through data_dir (the lockout shield, the service account guard) or the
-event outbox (events/leader.py: one worker delivers).
+must be shared or done once goes through data_dir (the lockout shield, the service account guard, the user
+card store) or the event outbox (events/leader.py: one worker delivers).
 
 Operations (docs/operations.md): the parent writes its pid to data_dir/ssobridge.pid while it serves. SIGHUP
 (`ssobridge reload`) reads the config again in the parent: a valid one is taken by a rolling restart of
