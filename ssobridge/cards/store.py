@@ -51,8 +51,9 @@ WRITE = ("INSERT INTO user_cards (key, form, written, used, html, card) VALUES (
 VIEWED = "UPDATE user_cards SET used = ?2 WHERE key = ?1 AND used < ?2"
 FORGET = "DELETE FROM user_cards WHERE key = ? AND written <= ?"
 PRUNE_OLD = "DELETE FROM user_cards WHERE written <= ?"
-PRUNE_BEYOND_SIZE = ("DELETE FROM user_cards WHERE key IN "
-                     "(SELECT key FROM user_cards ORDER BY used DESC, written DESC LIMIT -1 OFFSET ?)")
+COUNT = "SELECT COUNT(*) FROM user_cards"  # SQLite counts a table's b-tree without reading its rows
+# The n least recently used: read from user_cards_by_used, so only n rows are touched.
+PRUNE_LEAST_USED = "DELETE FROM user_cards WHERE key IN (SELECT key FROM user_cards ORDER BY used LIMIT ?)"
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,9 @@ class CardStore:
                 try:
                     db.execute(WRITE, (key, form, now, html, card))
                     db.execute(PRUNE_OLD, (now - self.keep_seconds,))
-                    db.execute(PRUNE_BEYOND_SIZE, (self.size,))
+                    beyond = db.execute(COUNT).fetchone()[0] - self.size
+                    if beyond > 0:
+                        db.execute(PRUNE_LEAST_USED, (beyond,))
                 except BaseException:
                     db.execute("ROLLBACK")
                     raise

@@ -14,6 +14,7 @@ from contextlib import closing
 import pytest
 
 from ssobridge.cards import CardStore, StoredCard
+from ssobridge.cards import store
 from ssobridge.cards.store import VIEW_RESOLUTION_SECONDS
 
 
@@ -140,3 +141,17 @@ def test_a_failing_database_reads_as_not_stored_and_is_logged_once_a_minute(tmp_
         assert store.get("ann|") is None
     [line] = [r.getMessage() for r in caplog.records]
     assert line.startswith("event=card_store_error action=read file=") and "no such table: user_cards" in line
+
+
+@pytest.mark.parametrize("statement, arguments, plan", [
+    (store.READ, ("zoe|",), ["SEARCH user_cards USING INDEX sqlite_autoindex_user_cards_1 (key=?)"]),
+    (store.PRUNE_OLD, (0.0,), ["SEARCH user_cards USING INDEX user_cards_by_written (written<?)"]),
+    (store.PRUNE_LEAST_USED, (1,), ["SEARCH user_cards USING INDEX sqlite_autoindex_user_cards_1 (key=?)",
+                                    "LIST SUBQUERY 1", "SCAN user_cards USING INDEX user_cards_by_used"]),
+])
+def test_reads_and_pruning_go_through_an_index_never_a_sort_of_the_whole_store(tmp_path, clock, statement, arguments,
+                                                                                 plan):
+    """Each lookup's write prunes: with 10,000 cards a sort of every row would cost each lookup tens of ms."""
+    CardStore(tmp_path / "cards.db", 10, 3600, clock)
+    with closing(sqlite3.connect(tmp_path / "cards.db")) as db:
+        assert [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {statement}", arguments)] == plan
