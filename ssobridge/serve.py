@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from . import metrics
-from .app import build, card_store, config_logging, configure_logging
+from .app import build, card_store, config_logging, configure_logging, require_installed
 from .config import Config, ConfigError, load
 from .events.store import EventStore
 
@@ -173,6 +173,7 @@ def checked_reload(path: str, running: Config) -> Config | None:
     log.info("event=reload_requested config=%s", path)
     try:
         config = load(path)
+        require_installed(config)
     except ConfigError as e:
         for problem in e.problems:
             log.error("event=reload_problem config=%s problem=%s", path, problem)
