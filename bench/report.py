@@ -113,7 +113,7 @@ def _server_comes_back(row: dict) -> list[str]:
 def _cached_user_details(m: dict) -> list[str]:
     c = m.get("cpu_per_call") or {}
     ops = "n/a" if m["ldap_operations"] is None else m["ldap_operations"]
-    return ["", f"## Cached GetUserDetails ({m['threads']} clients, cards cached in every worker)", "",
+    return ["", f"## Cached GetUserDetails ({m['threads']} clients, cards in the shared card store)", "",
             "| calls/s | p50 ms | p95 ms | p99 ms | ssobridge CPU ms/call | LDAP operations (slapd, all kinds) |",
             "|---|---|---|---|---|---|",
             f"| {m['per_second']} | {m['p50_ms']} | {m['p95_ms']} | {m['p99_ms']} | {c.get('ssobridge_ms', '-')} | "

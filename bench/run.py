@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/run.py [--seconds 5] [--mixed-seconds 300] [--wrong-percent 0] [--no-profile] [--keep]
                                   [--output DIR] [--pythons PYTHON [PYTHON ...] [--rounds 2] [--pythons-only]]
+                                  [--only TARGET]
 
 First in the results: issue 10's targets, each with PASS or FAIL, its measured value and this command
 (bench/targets.py). Measures, through a running `ssobridge serve` (a subprocess, INFO logging as in
@@ -38,6 +39,7 @@ bench/report.py (the results files).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -52,6 +54,9 @@ from bench.bridge import ROOT, lockout_shield  # noqa: E402
 from bench.load import Monitor, add_bench_users  # noqa: E402
 from tests.support.pki import create_test_pki  # noqa: E402
 from tests.support.slapd import start_openldap  # noqa: E402
+
+SINGLE_TARGETS = {"all-servers-down": targets.all_servers_down, "server-comes-back": targets.server_comes_back,
+                  "cached-user-details": targets.cached_user_details}
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -74,6 +79,8 @@ def parse_arguments() -> argparse.Namespace:
                         help="alternating rounds of the --pythons comparison (default 2: A B, then B A)")
     parser.add_argument("--pythons-only", action="store_true",
                         help="run only the --pythons comparison (about 1.5 minutes with 2 interpreters)")
+    parser.add_argument("--only", choices=sorted(SINGLE_TARGETS),
+                        help="run only this target's scenario and print its figures (JSON); no results written")
     arguments = parser.parse_args()
     if arguments.pythons_only and not arguments.pythons:
         parser.error("--pythons-only needs --pythons")
@@ -105,6 +112,9 @@ def main() -> int:
         logins = add_bench_users(directory)
         monitor = Monitor(directory)
         bench = scenarios.Bench(directory, slapd, logins, monitor, work, arguments.seconds, arguments.wrong_percent)
+        if arguments.only:
+            print(json.dumps({arguments.only: SINGLE_TARGETS[arguments.only](bench)}, indent=2))
+            return 0
         if not arguments.pythons_only:
             run_scenarios(bench, arguments, results)
         if pythons:

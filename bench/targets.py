@@ -173,7 +173,7 @@ def server_comes_back(bench, outage_seconds: float = 0.5, every_seconds: float =
 # --- cached GetUserDetails ----------------------------------------------------------------------------
 
 def cached_user_details(bench, threads: int = 8, users: int = 50) -> dict:
-    """GetUserDetails at `threads` clients for `users` people whose cards every worker has cached:
+    """GetUserDetails at `threads` clients for `users` people whose cards are in the card store:
     throughput, latency and slapd's operation counters over the window (all kinds: must be 0)."""
     service = bench.start_bridge("cached-details", tables=USER_INFO_AND_EVENTS)
     try:

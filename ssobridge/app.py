@@ -9,10 +9,13 @@ import re
 import sys
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from .audit import LOGGER as AUDIT_LOGGER
 from .audit import AuditFile, iso_time
+from .cards import DATABASE as CARDS_DATABASE
+from .cards import CardStore
 from .certificates import certificate_expiries
 from .config import Config, ConfigError
 from .directory import DirectorySet
@@ -66,7 +69,7 @@ def build(config: Config, directories: DirectorySet | None = None) -> Runtime:
                               LeaderLock(config.events.database))
         events = EventProvider(store, config.events.sinks, forwarder.notify)
     lockouts = shield(config)
-    bridge = Bridge(config, directories, events, lockouts)
+    bridge = Bridge(config, directories, events, lockouts, card_store(config))
     endpoint = Endpoint(bridge, config.server.public_url, config.server.max_body_bytes, config.server.max_variables,
                         operations_routes(config, directories, lockouts, store))
     if config.sso.enabled:
@@ -122,6 +125,15 @@ def shield(config: Config) -> Shield | None:
     if not config.lockout.enabled or not config.directories:
         return None
     return Shield(config.lockout, Store(config.server.data_dir))
+
+
+def card_store(config: Config) -> CardStore | None:
+    """The user cards of [user_info], shared by the host's workers in the [server] data_dir; the demo (no
+    data_dir) keeps them in memory. None when the provider is off (no [user_info], or no directory)."""
+    if config.user_info is None or not config.directories:
+        return None
+    path = Path(config.server.data_dir) / CARDS_DATABASE if config.server.data_dir else None
+    return CardStore(path, config.user_info.cache_size, config.user_info.stale_seconds)
 
 
 VALUE_LIMIT = 256  # characters of one value from a request (a username, an event name) in a log line

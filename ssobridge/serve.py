@@ -5,8 +5,8 @@ granian worker processes sharing the listening socket, and granian starts a new 
 dies. Each worker builds everything itself (worker_app, named by import path, so it works
 with Windows' spawn too): the parent process only checks the config, opens the listening socket and
 passes what the workers need in environment variables. Nothing is shared in memory between them: what
-must be shared or done once goes through data_dir (the lockout shield, the service account guard) or the
-event outbox (events/leader.py: one worker delivers).
+must be shared or done once goes through data_dir (the lockout shield, the service account guard, the user
+card store) or the event outbox (events/leader.py: one worker delivers).
 
 Operations (docs/operations.md): the parent writes its pid to data_dir/ssobridge.pid while it serves. SIGHUP
 (`ssobridge reload`) reads the config again in the parent: a valid one is taken by a rolling restart of
@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from . import metrics
-from .app import build, config_logging, configure_logging, require_installed
+from .app import build, card_store, config_logging, configure_logging, require_installed
 from .config import Config, ConfigError, load
 from .events.store import EventStore
 
@@ -56,7 +56,7 @@ def run_server(config: Config, worker: dict, banner: str | None = None) -> int:
 
     configure_logging(config.log_level, config.server.log_format, config.audit_file)
     settings = config.server
-    problem = _check_event_database(config)
+    problem = _check_event_database(config) or _check_card_store(config)
     if problem:
         print(problem, file=sys.stderr)
         return 2
@@ -281,6 +281,17 @@ def _check_event_database(config: Config) -> str | None:
         EventStore(config.events.database).close()  # and migrated here, once, before the worker opens it
     except (sqlite3.Error, OSError) as e:
         return f"ssobridge: events.database: cannot open {config.events.database}: {e}"
+    return None
+
+
+def _check_card_store(config: Config) -> str | None:
+    """The user card store too: created here (mode 0600) before the workers open it."""
+    try:
+        store = card_store(config)
+    except (sqlite3.Error, OSError) as e:
+        return f"ssobridge: [server] data_dir: cannot open the user card store in {config.server.data_dir}: {e}"
+    if store is not None:
+        store.close()
     return None
 
 

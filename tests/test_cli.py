@@ -171,6 +171,15 @@ def test_an_event_database_that_cannot_be_opened_stops_serve_with_the_key_named(
     assert "events.database: cannot open" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_a_card_store_that_cannot_be_created_stops_serve_with_data_dir_named(tmp_path, openldap):
+    (tmp_path / "ssobridge-cards.db").mkdir()  # in data_dir (the config's folder): not a file SQLite can open
+    path = write_config(tmp_path, openldap_config(openldap) + "[user_info]\n")
+    done = ssobridge("serve", "--config", str(path))
+    assert done.returncode == 2
+    assert done.stderr == (f"ssobridge: [server] data_dir: cannot open the user card store in {tmp_path}: "
+                           f"[Errno 21] Is a directory: '{tmp_path / 'ssobridge-cards.db'}'\n")
+
+
 def test_serve_on_a_port_in_use_says_which_address_and_the_key_to_change(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
