@@ -144,9 +144,13 @@ class RSGIEndpoint:
             _malloc_trim(0)
 
 
+CUT_SHORT = ("400 Bad Request", "The request body ended before the length its headers announced.")
+
+
 async def _read_body(application: Application, protocol, length_header: str | None) \
         -> tuple[bytes, tuple[str, str] | None]:
-    """The body, or the refusal to answer instead."""
+    """The body, or the refusal to answer instead. A body that ends before its Content-Length (or its
+    last chunk) because the client half-closed is the client's fault: a 400, not granian's bare 500."""
     max_body, seconds = application.max_body, application.body_seconds
     too_large = ("413 Payload Too Large", f"Request body larger than {max_body} bytes.")
     if length_header is not None:
@@ -169,6 +173,8 @@ async def _read_body(application: Application, protocol, length_header: str | No
                 chunks.append(chunk)
     except TimeoutError:
         return b"", ("408 Request Timeout", f"The request body did not arrive within {seconds:g} s.")
+    except ProtocolClosed:
+        return b"", CUT_SHORT
     return b"".join(chunks), None
 
 
@@ -182,7 +188,7 @@ async def _drain(protocol, limit: int, seconds: float) -> None:
                 limit -= len(chunk)
                 if limit <= 0:
                     return
-    except TimeoutError:
+    except (TimeoutError, ProtocolClosed):  # too slow, or the client stopped sending: the 413 still goes out
         return
 
 
