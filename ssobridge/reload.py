@@ -2,7 +2,7 @@
 
 The parent checks the file (checked_reload: a refused one changes nothing) and publishes it as the next
 generation in data_dir/reload/generation.json: its number and the config's fingerprint. Each worker
-looks at that file a few times a second (one stat), reads the config file itself, and takes it only if
+looks at that file ten times a second (one stat), reads the config file itself, and takes it only if
 its fingerprint is the one the parent checked (the file may have changed since; then the worker keeps
 what it serves and says why). Taking it means building a new runtime beside the one serving, swapping
 it into the endpoint in one assignment (requests already running finish on the old one; the next
@@ -13,7 +13,7 @@ Each worker acknowledges the generation it serves in data_dir/reload/worker-<pid
 event=reload_done when every worker does. Signals that arrive while workers are still building are
 coalesced: a worker takes the newest generation it finds, skipping those published in between. Files,
 not pipes or signals, because they work the same with fork and spawn (Windows) and need no handle
-passed through granian; stat-ing one small file five times a second costs nothing.
+passed through granian; stat-ing one small file ten times a second costs nothing.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from .config import Config, ConfigError, load
 log = logging.getLogger("ssobridge")
 
 FOLDER = "reload"  # in data_dir
-POLL_SECONDS = 0.2  # how often a worker looks for a new generation
+POLL_SECONDS = 0.1  # how often a worker looks for a new generation (one stat)
 DONE_WITHIN_SECONDS = 30.0  # the parent says event=reload_incomplete when a worker has not taken it by then
 # A file that differs from the one the parent checked is usually the next edit, whose signal is on its way.
 CHANGED_GRACE_SECONDS = 1.0
@@ -101,6 +101,14 @@ class Channel:
     def publish(self, generation: int, config: Config) -> None:
         _write(self.generation_file, {"generation": generation, "config": fingerprint(config)})
 
+    def acknowledge(self, pid: int, generation: int, refused: str | None = None) -> None:
+        """The worker `pid` serves `generation` (or refused it); a failure to say so is logged, not raised:
+        the worker goes on serving, and the parent reports the reload incomplete."""
+        try:
+            _write(self.folder / f"worker-{pid}.json", {"generation": generation, "refused": refused})
+        except OSError as e:
+            log.error("event=reload_ack_failed folder=%s error=%r", self.folder, e.strerror or str(e))
+
     def stamp(self) -> tuple[int, int, int] | None:
         """What changes when generation.json is replaced (inode, size, time); None without one."""
         try:
@@ -114,15 +122,13 @@ class Channel:
         data = _read(self.generation_file)
         return (data["generation"], data["config"]) if data else None
 
-    def acknowledge(self, pid: int, generation: int, refused: str | None = None) -> None:
-        _write(self.folder / f"worker-{pid}.json", {"generation": generation, "refused": refused})
-
     def acknowledged(self, pid: int) -> tuple[int, str | None] | None:
         data = _read(self.folder / f"worker-{pid}.json")
         return (data["generation"], data["refused"]) if data else None
 
 
 def _write(path: Path, data: dict) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # again, should someone have removed it
     temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     temporary.write_text(json.dumps(data), encoding="utf-8")
     for attempt in range(20):  # Windows refuses to replace a file a reader has open at that instant
@@ -163,10 +169,16 @@ class Publisher:
     def stop(self) -> None:
         self._stopping.set()
 
-    def publish(self, config: Config, signalled: float) -> int:
+    def publish(self, config: Config, signalled: float) -> int | None:
+        """The checked config as the next generation; None (logged) when it cannot be written."""
         with self._lock:
+            try:
+                self._channel.publish(self._generation + 1, config)
+            except OSError as e:
+                log.error("event=reload_failed folder=%s error=%r note=%r", self._channel.folder,
+                          e.strerror or str(e), "the workers go on with the config they have")
+                return None
             self._generation += 1
-            self._channel.publish(self._generation, config)
             self._pending = (self._generation, signalled)
             return self._generation
 
@@ -238,16 +250,13 @@ class Watch:
                 self._take(*published)
 
     def _take(self, generation: int, expected: str) -> None:
-        try:
-            config = load(self._path)
-        except ConfigError as e:
-            return self._refuse(generation, f"the file no longer loads: {e.problems[0]}")
-        if fingerprint(config) != expected:
-            first = self._changed_since if self._changed_since and self._changed_since[0] == generation else None
-            self._changed_since = first or (generation, time.monotonic())
+        config, reason = self._checked(expected)
+        if reason is not None:
+            if self._changed_since is None or self._changed_since[0] != generation:
+                self._changed_since = (generation, time.monotonic())
             if time.monotonic() - self._changed_since[1] < CHANGED_GRACE_SECONDS:
-                return None  # looked at again at the next poll, or a newer generation is taken instead
-            return self._refuse(generation, "the file changed after serve checked it")
+                return None  # looked at again at the next poll: an edit in progress, or its signal on the way
+            return self._refuse(generation, reason)
         self._changed_since = None
         try:
             application = self._serving(config)
@@ -262,6 +271,16 @@ class Watch:
         retiring = threading.Thread(target=_retire, args=(old,), name="reload-retire", daemon=True)
         retiring.start()
         self._retiring = [t for t in self._retiring if t.is_alive()] + [retiring]
+
+    def _checked(self, expected: str) -> tuple[Config | None, str | None]:
+        """The config file as it is now if it is the one the parent checked, else why not."""
+        try:
+            config = load(self._path)
+        except ConfigError as e:
+            return None, f"the file no longer loads: {e.problems[0]}"
+        if fingerprint(config) != expected:
+            return None, "the file changed after serve checked it"
+        return config, None
 
     def _refuse(self, generation: int, reason: str) -> None:
         log.error("event=reload_not_taken generation=%d config=%s reason=%r note=%r", generation, self._path, reason,

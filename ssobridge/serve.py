@@ -80,8 +80,7 @@ def run_server(config: Config, worker: dict, banner: str | None = None) -> int:
     elif not settings.is_loopback:
         log.warning("event=plaintext_http listen=%s:%s note=%r", settings.host, settings.port,
                     "passwords from SmarterTrack cross the network unencrypted unless a TLS proxy is in front")
-    publisher = None
-    if "config" in worker:  # the demo has no file to read again
+    if "config" in worker:  # the workers' side of reload.py (the demo has no file to read again)
         worker = {**worker, "reload": settings.data_dir}
     os.environ[WORKER_ENV] = json.dumps({**worker, "banner": banner})
     if settings.metrics and settings.data_dir:  # the demo (no data_dir) serves one worker: its own counts
@@ -101,6 +100,7 @@ def run_server(config: Config, worker: dict, banner: str | None = None) -> int:
         log_level=config.log_level.lower(), log_dictconfig=config_logging(config), **tls)
     server.running = config
     server.config_path = worker.get("config")
+    publisher = None
     if server.config_path is not None:
         publisher = server.publisher = Publisher(Channel(settings.data_dir), server.worker_pids)
         try:
@@ -251,9 +251,14 @@ def worker_app():
     return endpoint
 
 
-def _reload_watch(channel: Channel, path: str, config: Config, serving, endpoint) -> Watch:
+def _reload_watch(channel: Channel, path: str, config: Config, serving, endpoint) -> Watch | None:
     """The worker's side of reload.py, after it says which generation it starts with."""
-    generation, expected = channel.current() or (0, "")
+    published = channel.current()
+    if published is None:  # the parent made it: gone or unreadable since
+        log.error("event=reload_unavailable file=%s note=%r", channel.generation_file,
+                  "this worker serves on, but cannot take a reloaded config; restart the service")
+        return None
+    generation, expected = published
     if fingerprint(config) == expected:
         channel.acknowledge(os.getpid(), generation)
     else:

@@ -10,6 +10,7 @@ they get is the config's [messages] wrong_credentials, so each answer says which
 from __future__ import annotations
 
 import http.client
+import os
 import re
 import signal
 import threading
@@ -18,9 +19,10 @@ from pathlib import Path
 
 from lxml import etree
 
-from tests.support.events import wait_for
-from tests.support.services import AUTH, NO_SHIELD, NS, authenticate, envelope, openldap_config, pids_of, \
-    start_service
+from ssobridge.events.leader import LeaderLock
+from tests.support.events import jsonl, notify, wait_for
+from tests.support.services import (AUTH, JSONL_ONLY, NO_SHIELD, NS, TWO_WORKERS, authenticate, envelope,
+                                    openldap_config, pids_of, scrape, start_service, value)
 
 WORKERS = 3
 DEADLINE = 2.0  # seconds from the signal by which every answer must carry the new message
@@ -213,4 +215,70 @@ def test_a_reload_under_keep_alive_load_reaches_every_worker_within_two_seconds_
     last_done = log.rindex("event=reload_done")
     assert set(pids_of(log[last_done:], "event=login ")) == workers  # every worker answered with Text 5.
     seconds = [float(s) for s in re.findall(r"event=reload_done generation=\d+ workers=3 seconds=([\d.]+)", log)]
-    print(f"reload_done seconds after the signal: {seconds}")
+    answered = [answer for client in clients for answer in client.answers]
+    old_until = [max(sent for sent, answer in answered if answer == "Text 0.") - first,
+                 max(sent for sent, answer in answered if answer in texts[1:5]) - last]
+    print(f"reload_done seconds after the signal: {seconds}; the old message answered until "
+          f"{old_until[0]:.2f} s after the first signal, {old_until[1]:.2f} s after the burst's last")
+
+
+def test_reloads_while_events_arrive_deliver_each_event_once_and_hand_the_delivery_lock_on(tmp_path):
+    """The delivering worker's old runtime gives the leader lock up when it is replaced; a new runtime (of
+    that worker or the other) takes it: no event is lost or delivered twice, and the lock is held at the end."""
+    service = start_service(tmp_path, JSONL_ONLY + messages("E0."), server=TWO_WORKERS, log_level="INFO")
+    config = tmp_path / "ssobridge.toml"
+    stored, numbers, stop = [], iter(range(100_000)), threading.Event()
+
+    def notifier():
+        while not stop.is_set():
+            number = next(numbers)
+            if notify(service, "511006", n=str(number))["Success"]:
+                stored.append(number)
+
+    senders = [threading.Thread(target=notifier) for _ in range(4)]
+    try:
+        for sender in senders:
+            sender.start()
+        for generation in (1, 2, 3):
+            time.sleep(0.5)
+            rewrite_messages(config, f"E{generation}.")
+            service.process.send_signal(signal.SIGHUP)
+            wait_for(lambda: reloaded(service)[-1:] == [generation], timeout=30)
+        time.sleep(0.5)
+        stop.set()
+        for sender in senders:
+            sender.join()
+        wait_for(lambda: len(jsonl(tmp_path)) >= len(stored), timeout=60)
+        time.sleep(1.5)  # a second delivering process, were there one, would add duplicates within its poll interval
+        probe = LeaderLock(tmp_path / "events.db")
+        held_by_a_worker = not probe.try_acquire()
+        probe.release()
+        samples = scrape(service)
+        log = service.log()
+    finally:
+        stop.set()
+        service.stop()
+    delivered = [int(event["args"]["n"]) for event in jsonl(tmp_path)]
+    assert len(stored) > 50 and sorted(delivered) == sorted(stored)  # each stored event once, none lost
+    assert held_by_a_worker
+    assert len(pids_of(log, "event=delivery_leader ")) >= 4  # taken again after each of the 3 reloads
+    assert value(samples, "ssobridge_requests_total", operation="NotifyEventFired", outcome="ok") == len(stored)
+
+
+def test_a_worker_started_again_after_a_crash_takes_part_in_the_next_reload(openldap, tmp_path):
+    service = start_service(tmp_path, openldap_config(openldap) + NO_SHIELD + messages("Before."),
+                            server=TWO_WORKERS, log_level="INFO")
+    try:
+        wait_for(lambda: len(pids_of(service.log(), "event=started ")) == 2, timeout=30)
+        os.kill(pids_of(service.log(), "event=started ")[0], signal.SIGKILL)
+        wait_for(lambda: len(pids_of(service.log(), "event=started ")) == 3, timeout=30)  # granian started one
+        rewrite_messages(tmp_path / "ssobridge.toml", "After.")
+        service.process.send_signal(signal.SIGHUP)
+        wait_for(lambda: reloaded(service) == [1], timeout=30)
+        answers = {authenticate(service, "ghost", "Not-the-Passw0rd")["Message"] for _ in range(20)}
+        log = service.log()
+    finally:
+        service.stop()
+    assert answers == {"After."}
+    assert set(pids_of(log, "event=config_reloaded generation=1 ")) == set(pids_of(log, "event=started ")[1:])
+    assert re.search(r"event=reload_done generation=1 workers=2 seconds=[\d.]+$", log, re.MULTILINE)

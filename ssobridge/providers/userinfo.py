@@ -9,6 +9,7 @@ An unknown customer gets Success=true and no card, as the vendor documents.
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import queue
 import threading
@@ -104,6 +105,13 @@ class LookupPool:
                 future.set_exception(e)
 
 
+@functools.cache
+def _process_lookups() -> LookupPool:
+    """One pool per process, shared by every provider built in it: a reload builds a new provider, and the
+    threads of a pool of its own would never end (they wait on its queue)."""
+    return LookupPool(LOOKUP_WORKERS, LOOKUP_BACKLOG)
+
+
 class UserInfoProvider:
     def __init__(self, directories: DirectorySet, settings: UserInfoSettings,
                  lookups: LookupPool | None = None):
@@ -119,7 +127,7 @@ class UserInfoProvider:
                                                        timer=time.monotonic)
         self._in_flight: dict[str, Future] = {}
         self._lock = threading.Lock()
-        self._lookups = lookups or LookupPool(LOOKUP_WORKERS, LOOKUP_BACKLOG)
+        self._lookups = lookups or _process_lookups()
 
     def user_details(self, variables: Variables) -> ProviderResult:
         username = (variables.get("username") or "").strip()
