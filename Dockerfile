@@ -11,7 +11,7 @@
 # PKCS#1 tls_key) goes to /var/lib/ssobridge ($SSOBRIDGE_DATA_DIR): keep it on a volume. See docs/deployment.md.
 
 # Build stage: wheels of exactly the versions in requirements.lock (checked against its hashes), and ssobridge's.
-FROM python:3.11-slim AS build
+FROM python:3.13-slim AS build
 WORKDIR /src
 COPY requirements.lock ./
 RUN pip wheel --no-cache-dir --require-hashes --wheel-dir /wheels -r requirements.lock
@@ -20,7 +20,7 @@ COPY ssobridge ./ssobridge
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 # Final stage: only those wheels, installed offline; no compiler, no source tree, no pip cache.
-FROM python:3.11-slim
+FROM python:3.13-slim
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin ssobridge \
     && mkdir -p /var/lib/ssobridge && chown ssobridge /var/lib/ssobridge && chmod 0700 /var/lib/ssobridge
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \

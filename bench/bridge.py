@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import tomllib
 from pathlib import Path
 
@@ -48,18 +49,20 @@ def example_policy() -> dict | None:
     return {name: example[name] for name in POLICY_TABLES if name in example}
 
 
-def start_bridge(workdir: Path, directory: dict, tables: dict | None = None, data_dir: Path | None = None) -> Service:
+def start_bridge(workdir: Path, directory: dict, tables: dict | None = None, data_dir: Path | None = None,
+                 python: str = sys.executable) -> Service:
     """`python -m ssobridge serve --config FILE`, as an operator runs it (INFO logging, the default), on
     the [[directory]] `directory` and more top-level `tables`. start_service adds [server], [smartertrack]
     and [logging]. data_dir: [server] data_dir (the lockout shield's state), shared by the bench's
     ssobridges as by a restarted service: a person's first good login writes the shield's known-password
-    verifier (an scrypt, ~50 ms), once a day, and a fresh ssobridge finds those already written."""
+    verifier (an scrypt, ~50 ms), once a day, and a fresh ssobridge finds those already written.
+    python: the interpreter that runs it (default: the bench's own)."""
     body = toml_document({"directory": [directory], **(tables or {})})
     server = ""
     if data_dir:
         data_dir.mkdir(parents=True, exist_ok=True)
         server = f"data_dir = {_string(str(data_dir))}\n"
-    return start_service(workdir, body, log_level="INFO", server=server)
+    return start_service(workdir, body, log_level="INFO", server=server, python=python)
 
 
 def ldap_settings(service: Service, login: str) -> tuple[str, list[str]]:

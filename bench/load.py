@@ -12,7 +12,6 @@ import os
 import random
 import resource
 import socket
-import ssl
 import sys
 import threading
 import time
@@ -22,6 +21,7 @@ from urllib.parse import urlsplit
 
 import ldap3
 
+from ssobridge.directory.tls import VerifiedTls, verifying_context
 from tests.support.services import WEB_SERVICE_PASSWORD, envelope
 
 USERS = 200
@@ -56,7 +56,7 @@ def add_bench_users(directory) -> list[str]:
 def open_ldap(directory, user: str | None = None, password: str | None = None) -> ldap3.Connection:
     """An open LDAPS connection (bound when user is given), options as ssobridge's, TCP_NODELAY on."""
     server = ldap3.Server(directory.host, port=directory.ldaps_port, use_ssl=True, get_info=ldap3.NONE,
-                          tls=ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=str(directory.ca_file)),
+                          tls=VerifiedTls(verifying_context(str(directory.ca_file)), directory.host),
                           connect_timeout=5)
     connection = ldap3.Connection(server, authentication=ldap3.SIMPLE, client_strategy=ldap3.SYNC,
                                   auto_bind="NONE", raise_exceptions=False, read_only=user != directory.admin_dn,

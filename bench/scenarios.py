@@ -38,11 +38,12 @@ class Bench:
     services: list[Service] = field(default_factory=list)
 
     def start_bridge(self, name: str, first_url: str | None = None, tables: dict | None = None,
-                     **settings) -> Service:
-        """A fresh ssobridge on the bench slapd (after `first_url` when given), in workdir/name; `settings`
-        go into its [[directory]] (e.g. urls=[...], retry_down_after=...)."""
+                     python: str = sys.executable, **settings) -> Service:
+        """A fresh ssobridge on the bench slapd (after `first_url` when given), in workdir/name, run by
+        `python` (default: the bench's interpreter); `settings` go into its [[directory]] (e.g. urls=[...],
+        retry_down_after=...)."""
         service = start_bridge(self.workdir / name, directory_table(self.directory, first_url, **settings), tables,
-                               self.workdir / "data")
+                               self.workdir / "data", python)
         self.services.append(service)
         return service
 

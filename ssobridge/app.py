@@ -14,7 +14,7 @@ from typing import Callable
 from .audit import LOGGER as AUDIT_LOGGER
 from .audit import AuditFile, iso_time
 from .certificates import certificate_expiries
-from .config import Config
+from .config import Config, ConfigError
 from .directory import DirectorySet
 from .events.delivery import Forwarder
 from .events.leader import LeaderLock
@@ -26,6 +26,7 @@ from .providers import Bridge
 from .providers.events import EventProvider
 from .providers.login import LoginProvider
 from .providers.userinfo import CARD_ATTRIBUTES
+from .sso import kerberos
 from .sso.web import SIGN_IN_ATTRIBUTES, SignIn
 from .wire import Endpoint
 
@@ -78,6 +79,21 @@ def build(config: Config, directories: DirectorySet | None = None) -> Runtime:
                          config.server.data_dir)
         endpoint = with_sign_in(endpoint, sign_in)
     return Runtime(endpoint, directories, forwarder, store)
+
+
+def require_installed(config: Config) -> None:
+    """Refuse a config that needs what this installation lacks, as a config problem (ConfigError): serve, check
+    and reload call it after load(). Here, not in config/: whether a module imports is a fact of the machine,
+    not of the file, and the config reader imports no layer."""
+    problems = []
+    if config.sso.enabled and config.sso.kerberos_keytab:
+        missing = kerberos.missing_modules()
+        if missing:
+            problems.append(f"sso.kerberos_keytab: Kerberos sign-in needs ssobridge's kerberos extra, and "
+                            f"{', '.join(missing)} cannot be imported here: install it with "
+                            f"{kerberos.INSTALL_EXTRA}, or leave kerberos_keytab out (the sign-in form only)")
+    if problems:
+        raise ConfigError(problems)
 
 
 def with_sign_in(endpoint: Callable, sign_in: Callable) -> Callable:

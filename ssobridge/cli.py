@@ -10,7 +10,7 @@ import sys
 import urllib.request
 
 from . import version
-from .app import configure_logging
+from .app import configure_logging, require_installed
 from .config import Config, ConfigError, load
 from .serve import run_server, signal_reload
 
@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         config = load(arguments.config)
+        if arguments.command in ("serve", "check", "reload"):  # those that serve or test the whole config
+            require_installed(config)
     except ConfigError as e:
         print(f"ssobridge: {arguments.config}: {e}", file=sys.stderr)
         return 2
@@ -129,8 +131,14 @@ def healthcheck(config: Config) -> int:
     settings = config.server
     host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(settings.host, settings.host)
     scheme = "https" if settings.tls_cert else "http"
-    # Liveness of our own process on this machine: the certificate is for public_url's name, not this one.
-    context = ssl._create_unverified_context() if scheme == "https" else None
+    context = None
+    if scheme == "https":
+        # Our own process on this machine, dialled by address while the certificate names public_url's host:
+        # OpenSSL checks that the listener presents tls_cert itself (a trust anchor here, hence partial
+        # chain), and no name.
+        context = ssl.create_default_context(cafile=settings.tls_cert)
+        context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+        context.check_hostname = False
     url = f"{scheme}://{'[' + host + ']' if ':' in host else host}:{settings.port}/healthz"
     try:
         with urllib.request.urlopen(url, timeout=5, context=context) as response:

@@ -30,6 +30,7 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from .app import require_installed
 from .config import Config, ConfigError, load
 
 log = logging.getLogger("ssobridge")
@@ -50,6 +51,7 @@ def checked_reload(path: str, running: Config) -> Config | None:
     log.info("event=reload_requested config=%s", path)
     try:
         config = load(path)
+        require_installed(config)
     except ConfigError as e:
         for problem in e.problems:
             log.error("event=reload_problem config=%s problem=%s", path, problem)

@@ -358,15 +358,16 @@ def test_the_server_certificate_is_ours_and_names_the_host(any_server):
 
 def test_the_wrong_ca_file_fails_verification(any_server):
     server = ldap3.Server(any_server.host, port=any_server.ldaps_port, use_ssl=True, get_info=ldap3.NONE,
-                          tls=tls_settings(any_server.wrong_ca_file), connect_timeout=5)
+                          tls=tls_settings(any_server.wrong_ca_file, any_server.host), connect_timeout=5)
     with pytest.raises(LDAPSocketOpenError, match="certificate verify failed"):
         ldap3.Connection(server, auto_bind=False).open()
 
 
 def test_an_address_not_in_the_certificate_fails_the_hostname_check(openldap):
     server = ldap3.Server(openldap.host_not_in_certificate, port=openldap.ldaps_port, use_ssl=True,
-                          get_info=ldap3.NONE, tls=tls_settings(openldap.ca_file), connect_timeout=5)
-    with pytest.raises(LDAPSocketOpenError):
+                          get_info=ldap3.NONE, tls=tls_settings(openldap.ca_file, openldap.host_not_in_certificate),
+                          connect_timeout=5)
+    with pytest.raises(LDAPSocketOpenError, match="does not match the server name in the URL"):
         ldap3.Connection(server).open()
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
+
 import pytest
 from cryptography import x509
 
@@ -31,6 +34,29 @@ def test_a_certificate_for_another_host_is_refused(openldap):
     bridge_side = Directory(settings_for(openldap, urls=(url,)))
     try:
         with pytest.raises(DirectoryUnavailable, match="does not match the server name"):
+            bridge_side.find_user(parse_login_name("jdoe"))
+    finally:
+        bridge_side.close()
+
+
+def test_a_url_by_ip_address_verifies_against_the_certificates_ip_names(directory):
+    """OpenSSL checks the address in the handshake (ldap3's own check ignores IP SANs on Python 3.12+)."""
+    assert ipaddress.ip_address(directory.host)
+    bridge_side = Directory(settings_for(directory, urls=(f"ldaps://{directory.host}:{directory.ldaps_port}",)))
+    try:
+        assert bridge_side.find_user(parse_login_name(directory.users["jdoe"].login)) is not None
+        assert bridge_side.connector.certificate_expiry  # the handshake was verified and its certificate read
+    finally:
+        bridge_side.close()
+
+
+def test_starttls_to_a_host_not_in_the_certificate_is_refused_with_its_names(openldap):
+    url = f"ldap://{openldap.host_not_in_certificate}:{openldap.ldap_port}"
+    bridge_side = Directory(settings_for(openldap, urls=(url,), start_tls=True))
+    try:
+        with pytest.raises(DirectoryUnavailable, match=re.escape(
+                f"TLS certificate does not match the server name in the URL ({openldap.host_not_in_certificate}); "
+                "the certificate names: localhost")):
             bridge_side.find_user(parse_login_name("jdoe"))
     finally:
         bridge_side.close()

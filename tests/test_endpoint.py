@@ -16,7 +16,7 @@ import pytest
 from lxml import etree
 
 from tests.support.services import (NS, WEB_SERVICE_PASSWORD, call, directory_toml, envelope, fault_text, post,
-                                    start_service)
+                                    ssobridge, start_service)
 
 AUTH = f"authPW={WEB_SERVICE_PASSWORD}"
 REFERENCE_WSDL = Path(__file__).parent.parent / "ssobridge" / "wsdl" / "ExternalProvider.asmx.wsdl"
@@ -280,6 +280,17 @@ def test_a_provider_with_its_own_password_refuses_the_default_one(https_service,
     assert other["Message"] == "Permission Denied"
 
 
+def test_healthcheck_verifies_that_the_listener_presents_tls_cert(https_service, pki, tmp_path):
+    config = (https_service.log_path.parent / "ssobridge.toml").read_text()
+    assert ssobridge("healthcheck", "--config", str(https_service.log_path.parent / "ssobridge.toml")).returncode == 0
+    other = tmp_path / "ssobridge.toml"  # the same listener, but a config naming another certificate
+    other.write_text(config.replace(str(pki.server.cert_file), str(pki.wrong_ca.cert_file)))
+    assert str(pki.wrong_ca.cert_file) in other.read_text()
+    done = ssobridge("healthcheck", "--config", str(other))
+    assert done.returncode == 1
+    assert "certificate verify failed" in done.stderr
+
+
 def test_a_pkcs1_tls_key_is_served_from_a_private_pkcs8_copy(https_service, pki):
     assert pki.server.key_file.read_bytes().startswith((b"-----BEGIN RSA PRIVATE KEY", b"-----BEGIN EC PRIVATE KEY"))
     copy = https_service.log_path.parent / "tls_key.pkcs8.pem"
@@ -291,7 +302,6 @@ def test_a_pkcs1_tls_key_is_served_from_a_private_pkcs8_copy(https_service, pki)
 def test_tls_1_2_and_1_3_are_both_accepted(https_service, pki, version):
     import ssl
     context = ssl.create_default_context(cafile=str(pki.ca.cert_file))
-    context.check_hostname = False
     context.minimum_version = context.maximum_version = getattr(ssl.TLSVersion, version)
     host, port = https_service.url.split("//")[1].split("/")[0].split(":")
     with socket.create_connection((host, int(port)), timeout=5) as raw, \

@@ -17,13 +17,14 @@ import time
 from typing import Callable, Iterable, TypeVar
 from urllib.parse import urlsplit
 
-from ldap3 import NONE, SIMPLE, SYNC, Connection, Server, Tls
+from ldap3 import NONE, SIMPLE, SYNC, Connection, Server
 from ldap3.core.exceptions import LDAPException
 
 from .. import metrics
 from ..config import DirectorySettings
 from .guard import ServiceGuard
 from .servers import Servers, ServerState
+from .tls import NAME_MISMATCH_TEXT, VerifiedTls, verifying_context
 
 log = logging.getLogger("ssobridge.directory")
 
@@ -62,6 +63,8 @@ class Connector:
         self.servers = Servers(settings.name, settings.urls, settings.retry_down_after, wait, self._probe)
         self.opened = 0  # connections opened so far: with reuse, it stays small (benchmarks read it)
         self.certificate_expiry: dict[str, float] = {}  # server URL -> its certificate's notAfter (Unix time)
+        uses_tls = settings.start_tls or any(url.startswith("ldaps:") for url in settings.urls)
+        self.tls_context = verifying_context(settings.ca_file) if uses_tls else None
 
     @property
     def failovers(self) -> int:
@@ -109,7 +112,8 @@ class Connector:
             # A new ldap3 Server each time: it would otherwise remember a failed address on its own
             # and refuse it for a while after the server is back ("invalid server address").
             with metrics.directory_timer(self.settings.name, "connect"):
-                connection = self._open_on(_ldap3_server(state.url, self.settings), state.url, bind_as_service)
+                server = ldap3_server(state.url, self.settings, self.tls_context)
+                connection = self._open_on(server, state.url, bind_as_service)
         except ServiceAccountRefused as e:
             self.servers.answered(state, claimed)  # it answered: the refusal is the guard's business
             raise ServiceAccountRefused(f"{state.url}: {e}", e.result) from None
@@ -127,7 +131,7 @@ class Connector:
 
     def _probe(self, url: str) -> None:
         """The background probe of a server marked down: a connection (TLS included, no bind), closed again."""
-        _close_quietly(self._open_on(_ldap3_server(url, self.settings), url, bind_as_service=False))
+        _close_quietly(self._open_on(ldap3_server(url, self.settings, self.tls_context), url, bind_as_service=False))
 
     def _open_on(self, server: Server, url: str, bind_as_service: bool) -> Connection:
         settings = self.settings
@@ -194,14 +198,11 @@ def bind_service_account(connection: Connection, settings: DirectorySettings, co
                                     f"{describe_result(connection.result)}", connection.result)
 
 
-def _ldap3_server(url: str, settings: DirectorySettings) -> Server:
+def ldap3_server(url: str, settings: DirectorySettings, tls_context: ssl.SSLContext | None) -> Server:
+    """ldap3's Server for `url`; `tls_context` (verifying_context) for LDAPS and StartTLS."""
     parts = urlsplit(url)
     use_ssl = parts.scheme == "ldaps"
-    tls = None
-    if use_ssl or settings.start_tls:
-        host = parts.hostname or ""
-        tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=settings.ca_file,
-                  sni=None if _is_ip_address(host) else host)
+    tls = VerifiedTls(tls_context, parts.hostname or "") if use_ssl or settings.start_tls else None
     # get_info=NONE: reading the schema costs ~100 ms per connection on AD and nothing here needs it.
     return Server(parts.hostname, port=parts.port or (636 if use_ssl else 389), use_ssl=use_ssl, tls=tls,
                   get_info=NONE, connect_timeout=settings.connect_timeout)
@@ -223,16 +224,6 @@ def _addresses(host: str) -> set[str]:
         return {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
     except (OSError, UnicodeError):  # a name that does not resolve (here) matches by name only
         return set()
-
-
-def _is_ip_address(host: str) -> bool:
-    for family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            socket.inet_pton(family, host)
-            return True
-        except OSError:
-            pass
-    return False
 
 
 class ConnectionPool:
@@ -347,9 +338,7 @@ def describe_result(result: dict | None) -> str:
     return text
 
 
-_CERTIFICATE_NAME = re.compile(r"\('(?:DNS|IP Address)', '([^']+)'\)")
 _VERIFY_REASON = re.compile(r"certificate verify failed: ([^(']+)")
-_NAME_NOT_MATCHED = re.compile(r"doesn't match any name in \['([^']*)'")
 
 
 def describe_open_error(error: BaseException, host: str) -> str:
@@ -363,14 +352,11 @@ def describe_open_error(error: BaseException, host: str) -> str:
 def describe_error(error: BaseException) -> str:
     """A plain sentence for an exception, with certificate problems spelled out."""
     text = str(error)
+    if (at := text.find(NAME_MISMATCH_TEXT)) >= 0:  # tls.CertificateNameMismatch, perhaps inside ldap3's words
+        return text[at:].strip()
     if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
         reason = _VERIFY_REASON.search(text)
         return f"TLS certificate not trusted (check ca_file): {reason.group(1).strip() if reason else text}"
-    mismatch = _NAME_NOT_MATCHED.search(text)
-    if mismatch:
-        names = ", ".join(_CERTIFICATE_NAME.findall(text)) or "none"
-        return (f"TLS certificate does not match the server name in the URL ({mismatch.group(1)}); "
-                f"the certificate names: {names}")
     if "timed out" in text.lower() or "timeout" in type(error).__name__.lower():
         return f"timed out: {text}"
     return f"{type(error).__name__}: {text}" if text else type(error).__name__

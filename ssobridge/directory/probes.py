@@ -3,18 +3,18 @@ left to the caller."""
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Mapping
 from urllib.parse import urlsplit
 
-from ldap3 import BASE, NONE, SUBTREE, Connection, Server, Tls
+from ldap3 import BASE, SUBTREE, Connection
 from ldap3.core.exceptions import LDAPException
 
 from ..config import DirectorySettings
 from .connections import Connector, DirectoryUnavailable, ServiceAccountRefused, describe_result
 from .directory import Directory
 from .guard import ServiceGuard
+from .tls import presented_certificate
 
 
 @dataclass(frozen=True)
@@ -120,15 +120,8 @@ def peer_certificate(settings: DirectorySettings) -> bytes:
     DirectoryUnavailable when it cannot be fetched."""
     url = urlsplit(settings.urls[0])
     use_ssl = url.scheme == "ldaps"
-    server = Server(url.hostname, port=url.port or (636 if use_ssl else 389), use_ssl=use_ssl,
-                    tls=Tls(validate=ssl.CERT_NONE), get_info=NONE, connect_timeout=settings.connect_timeout)
     try:
-        connection = Connection(server, receive_timeout=max(1, int(settings.timeout)))
-        connection.open(read_server_info=False)
-        if not use_ssl:
-            connection.start_tls(read_server_info=False)
-        der = connection.socket.getpeercert(binary_form=True)
-        connection.unbind()
+        return presented_certificate(url.hostname or "", url.port or (636 if use_ssl else 389), starttls=not use_ssl,
+                                     timeout=settings.connect_timeout)
     except (LDAPException, OSError) as e:
         raise DirectoryUnavailable(str(e)) from e
-    return der

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping, Protocol
 
 import ldap3
 from ldap3.operation.bind import AuthenticationChoice, BindRequest, Simple, Version
+
+from ssobridge.directory.tls import VerifiedTls, verifying_context
 
 PPOLICY_OID = "1.3.6.1.4.1.42.2.27.8.5.1"
 PPOLICY_REQUEST = (PPOLICY_OID, False, None)  # an ldap3 control tuple: (oid, criticality, value)
@@ -135,15 +136,17 @@ class DirectoryFixture:
 
 # --- raw ldap3 helpers ------------------------------------------------------------------------------
 
-def tls_settings(ca_file: Path) -> ldap3.Tls:
-    return ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=str(ca_file))
+def tls_settings(ca_file: Path, host: str) -> ldap3.Tls:
+    """ssobridge's own TLS: OpenSSL checks the chain and `host` (a name or an address) in the handshake."""
+    return VerifiedTls(verifying_context(str(ca_file)), host)
 
 
 def connect(directory: DirectoryFixture, user: str | None = None, password: str | bytes | None = None,
             use_ssl: bool = True, **connection_options) -> ldap3.Connection:
     """An opened (not yet bound) ldap3 connection; bind it yourself to see the bind result."""
     port = directory.ldaps_port if use_ssl else directory.ldap_port
-    server = ldap3.Server(directory.host, port=port, use_ssl=use_ssl, tls=tls_settings(directory.ca_file),
+    tls = tls_settings(directory.ca_file, directory.host)
+    server = ldap3.Server(directory.host, port=port, use_ssl=use_ssl, tls=tls,
                           get_info=ldap3.NONE, connect_timeout=5)
     connection = ldap3.Connection(server, user=user, password=password, receive_timeout=10,
                                   **connection_options)

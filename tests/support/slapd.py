@@ -180,7 +180,7 @@ class Slapd:
 
     def command(self) -> list[str]:
         urls = (f"ldap://{self.host}:{self.ldap_port}/ ldaps://{self.host}:{self.ldaps_port}/ "
-                f"ldaps://{HOST_NOT_IN_CERTIFICATE}:{self.ldaps_port}/")
+                f"ldap://{HOST_NOT_IN_CERTIFICATE}:{self.ldap_port}/ ldaps://{HOST_NOT_IN_CERTIFICATE}:{self.ldaps_port}/")
         # -d 0: stay in the foreground (no debug output), so `timeout` and the parent-death signal reach it.
         return ["timeout", "--kill-after=10", str(MAXIMUM_RUNTIME),
                 _slapd_binary(), "-d", "0", "-f", str(self.directory / "slapd.conf"), "-h", urls]
