@@ -47,9 +47,14 @@ class Runtime:
         if self.store is not None:
             self.store.start_pruning()
 
-    def close(self) -> None:
+    def retire(self) -> None:
+        """Replaced by a reload: stop delivering events (the leader lock goes to the new runtime, or to
+        another worker) while requests already on this runtime finish; close() follows."""
         if self.forwarder is not None:
             self.forwarder.stop()
+
+    def close(self) -> None:
+        self.retire()
         if self.store is not None:
             self.store.close()
         self.directories.close()
@@ -137,6 +142,7 @@ def card_store(config: Config) -> CardStore | None:
 
 
 VALUE_LIMIT = 256  # characters of one value from a request (a username, an event name) in a log line
+TEXT_LINE = "%(asctime)s %(process)d %(levelname)s %(name)s %(message)s"  # log_format = "text"
 
 
 def logging_config(level: str, log_format: str = "text", audit_file: str | None = None) -> dict:
@@ -149,8 +155,7 @@ def logging_config(level: str, log_format: str = "text", audit_file: str | None 
     return {
         "version": 1, "disable_existing_loggers": False,
         "filters": {"request_values": {"()": RequestValues}},
-        "formatters": {"text": {"format": "%(asctime)s %(process)d %(levelname)s %(name)s %(message)s"},
-                       "json": {"()": JsonLines}},
+        "formatters": {"text": {"format": TEXT_LINE}, "json": {"()": JsonLines}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
                                 "formatter": log_format, "filters": ["request_values"]},
                      **({"audit": {"()": AuditFile, "path": audit_file}} if audit_file else {})},
@@ -169,6 +174,31 @@ def config_logging(config: Config) -> dict:
 def configure_logging(level: str, log_format: str = "text", audit_file: str | None = None) -> None:
     logging.config.dictConfig(logging_config(level, log_format, audit_file))
     install_last_resort_hooks()
+
+
+def reconfigure_logging(config: Config) -> None:
+    """A reloaded config's [logging] level, log_format and [audit] file, in a worker process that goes on
+    serving. dictConfig (configure_logging) removes every handler before it adds the new ones, and a line
+    that a request thread logs in between is lost, an audit line among them: here each change is one
+    assignment, and an audit file that changes is closed only after the line it may be writing."""
+    for name in ("", "_granian"):
+        logging.getLogger(name).setLevel(config.log_level)
+    formatter = JsonLines() if config.server.log_format == "json" else logging.Formatter(TEXT_LINE)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(formatter)
+    audit = logging.getLogger(AUDIT_LOGGER)
+    old = audit.handlers
+    if [getattr(handler, "path", None) for handler in old] == ([config.audit_file] if config.audit_file else []):
+        return
+    if config.audit_file:
+        audit.handlers = [AuditFile(config.audit_file)]
+        audit.setLevel(logging.INFO)
+    else:
+        audit.setLevel(logging.CRITICAL)
+        audit.handlers = []
+    for handler in old:
+        with handler.lock:  # Handler.handle holds it while it writes a line
+            handler.close()
 
 
 class JsonLines(logging.Formatter):

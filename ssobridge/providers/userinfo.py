@@ -10,6 +10,7 @@ and no card, as the vendor documents.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import logging
@@ -108,6 +109,13 @@ class LookupPool:
                 future.set_exception(e)
 
 
+@functools.cache
+def _process_lookups() -> LookupPool:
+    """One pool per process, shared by every provider built in it: a reload builds a new provider, and the
+    threads of a pool of its own would never end (they wait on its queue)."""
+    return LookupPool(LOOKUP_WORKERS, LOOKUP_BACKLOG)
+
+
 class UserInfoProvider:
     def __init__(self, directories: DirectorySet, settings: UserInfoSettings, cards: CardStore | None = None,
                  lookups: LookupPool | None = None):
@@ -122,7 +130,7 @@ class UserInfoProvider:
         self.form = card_form(settings, self.template.filename)
         self._in_flight: dict[str, Future] = {}
         self._lock = threading.Lock()
-        self._lookups = lookups or LookupPool(LOOKUP_WORKERS, LOOKUP_BACKLOG)
+        self._lookups = lookups or _process_lookups()
 
     def user_details(self, variables: Variables) -> ProviderResult:
         username = (variables.get("username") or "").strip()

@@ -304,6 +304,7 @@ TWO_WORKERS = "workers = 2\n"
 JSONL_ONLY = ('[events]\ndatabase = "events.db"\n'
               '[[events.sink]]\nname = "archive"\ntype = "jsonl"\npath = "events.jsonl"\n')
 LOCKOUT = "Too many failed sign-ins. Try again later or contact your IT helpdesk."
+NO_SHIELD = "[lockout]\nenabled = false\n"  # many wrong passwords in a row, on purpose
 
 
 def settings_for(directory, **overrides) -> DirectorySettings:
@@ -335,3 +336,17 @@ def get(service, path: str, headers: dict | None = None) -> tuple[int, dict, str
             return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read().decode("utf-8")
     except urllib.error.HTTPError as e:
         return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read().decode("utf-8")
+
+
+def scrape(service, headers: dict | None = None) -> dict[tuple[str, frozenset], float]:
+    """Every sample of one GET /metrics: (name, labels) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+    status, response_headers, text = get(service, "/metrics", headers)
+    assert status == 200, (status, text)
+    assert response_headers["content-type"].startswith("text/plain; version=0.0.4")
+    return {(sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def value(samples: dict, name: str, **labels) -> float | None:
+    return samples.get((name, frozenset(labels.items())))
