@@ -1,7 +1,7 @@
 """The ssobridge under test: its configs, composed from data, and its processes.
 
 Every config the bench runs is built here, from dicts written out as TOML: the bench [[directory]], the
-group rules read from config.example.toml with tomllib, and the user-info and events tables.
+group rules read from docs/examples/group-rules.toml with tomllib, and the user-info and events tables.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from ssobridge.directory import Directory, parse_login_name
 from tests.support.services import Service, start_service
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE_CONFIG = ROOT / "config.example.toml"
+EXAMPLE_CONFIG = ROOT / "docs" / "examples" / "group-rules.toml"
 
-# The tables of config.example.toml that make up its group rules (the policy the bench measures).
+# The tables of docs/examples/group-rules.toml that make up its group rules (the policy the bench measures).
 POLICY_TABLES = ("policy", "department", "field", "ticket_rule", "chat_rule")
 
 USER_INFO_AND_EVENTS = {
@@ -39,7 +39,7 @@ def directory_table(directory, first_url: str | None = None, **settings) -> dict
 
 
 def example_policy() -> dict | None:
-    """The group rules of config.example.toml, as data; None when it has no [policy]."""
+    """The group rules of docs/examples/group-rules.toml, as data; None when it has no [policy]."""
     try:
         example = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
     except OSError:

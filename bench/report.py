@@ -223,7 +223,7 @@ def _profile(runs: dict) -> list[str]:
 
 
 def _group_rules(operations: dict) -> list[str]:
-    lines = ["", "## Group rules (config.example.toml policy)", "",
+    lines = ["", "## Group rules (docs/examples/group-rules.toml policy)", "",
              "| operation | cold cache p50 ms | warm cache p50 ms | warm p95 ms |", "|---|---|---|---|"]
     for operation, row in operations.items():
         lines.append(f"| {operation} | {row['cold_p50_ms']} | {row['warm_p50_ms']} | {row['warm_p95_ms']} |")

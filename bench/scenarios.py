@@ -207,7 +207,7 @@ def first_calls_at_once(url: str, logins: list[str], clients: int) -> dict:
 # --- group rules, user cards, events ------------------------------------------------------------------
 
 def group_rules(bench: Bench) -> dict | None:
-    """GetCustomFieldOptions and StartTicket under config.example.toml's group rules (None without them)."""
+    """GetCustomFieldOptions and StartTicket under docs/examples/group-rules.toml's group rules (None without them)."""
     policy = example_policy()
     if policy is None:
         return None
