@@ -1,13 +1,14 @@
 """The ssobridge under test: its configs, composed from data, and its processes.
 
 Every config the bench runs is built here, from dicts written out as TOML: the bench [[directory]], the
-group rules read from config.example.toml with tomllib, and the user-info and events tables.
+group rules read from docs/examples/group-rules.toml with tomllib, and the user-info and events tables.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 import tomllib
 from pathlib import Path
 
@@ -16,9 +17,9 @@ from ssobridge.directory import Directory, parse_login_name
 from tests.support.services import Service, start_service
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE_CONFIG = ROOT / "config.example.toml"
+EXAMPLE_CONFIG = ROOT / "docs" / "examples" / "group-rules.toml"
 
-# The tables of config.example.toml that make up its group rules (the policy the bench measures).
+# The tables of docs/examples/group-rules.toml that make up its group rules (the policy the bench measures).
 POLICY_TABLES = ("policy", "department", "field", "ticket_rule", "chat_rule")
 
 USER_INFO_AND_EVENTS = {
@@ -38,7 +39,7 @@ def directory_table(directory, first_url: str | None = None, **settings) -> dict
 
 
 def example_policy() -> dict | None:
-    """The group rules of config.example.toml, as data; None when it has no [policy]."""
+    """The group rules of docs/examples/group-rules.toml, as data; None when it has no [policy]."""
     try:
         example = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
     except OSError:
@@ -48,18 +49,20 @@ def example_policy() -> dict | None:
     return {name: example[name] for name in POLICY_TABLES if name in example}
 
 
-def start_bridge(workdir: Path, directory: dict, tables: dict | None = None, data_dir: Path | None = None) -> Service:
+def start_bridge(workdir: Path, directory: dict, tables: dict | None = None, data_dir: Path | None = None,
+                 python: str = sys.executable) -> Service:
     """`python -m ssobridge serve --config FILE`, as an operator runs it (INFO logging, the default), on
     the [[directory]] `directory` and more top-level `tables`. start_service adds [server], [smartertrack]
     and [logging]. data_dir: [server] data_dir (the lockout shield's state), shared by the bench's
     ssobridges as by a restarted service: a person's first good login writes the shield's known-password
-    verifier (an scrypt, ~50 ms), once a day, and a fresh ssobridge finds those already written."""
+    verifier (an scrypt, ~50 ms), once a day, and a fresh ssobridge finds those already written.
+    python: the interpreter that runs it (default: the bench's own)."""
     body = toml_document({"directory": [directory], **(tables or {})})
     server = ""
     if data_dir:
         data_dir.mkdir(parents=True, exist_ok=True)
         server = f"data_dir = {_string(str(data_dir))}\n"
-    return start_service(workdir, body, log_level="INFO", server=server)
+    return start_service(workdir, body, log_level="INFO", server=server, python=python)
 
 
 def ldap_settings(service: Service, login: str) -> tuple[str, list[str]]:

@@ -393,7 +393,7 @@ class NotifyEvent:
 
 class CachedUserDetails:
     """GetUserDetails for `logins`, each thread's connection first asking for every one of them (outside
-    the clock): a keep-alive connection stays with one worker process, and each worker has its own cache."""
+    the clock): every card is in the workers' shared card store, and each worker's code paths are warm."""
 
     def __init__(self, url: str, logins: list[str]):
         self.url, self.logins = url, logins

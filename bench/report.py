@@ -43,22 +43,29 @@ def write(results: dict, output: Path) -> str:
 def render(r: dict) -> str:
     """The markdown: the run's settings, then one section per scenario that ran."""
     machine = r["machine"]
+    python_note = (" (the bench process, and ssobridge in every section but \"Authenticate on each Python\")"
+                   if "python_comparison" in r else "")
     lines = [f"# ssobridge bench, {r['date']}", "",
-             f"{machine['cpus']} CPUs ({machine.get('cpu_model')}), Python {machine['python']}, "
+             f"{machine['cpus']} CPUs ({machine.get('cpu_model')}), Python {machine['python']}{python_note}, "
              f"{machine['platform']}; {r['seconds_per_scenario']} s per load scenario; "
              f"{r['wrong_password_percent']} % wrong passwords; {r['directory']}. "
              f"ssobridge as `ssobridge serve` runs out of the box: {r.get('workers')} granian worker process(es), "
              f"lockout shield {r.get('lockout_shield')}. Whole run {r.get('total_seconds')} s.",
              "", f"Command: `{r.get('command')}`"]
     lines += _targets(r.get("targets", []))
-    lines += _authenticate(r["authenticate"], r["ldap_operations_per_authenticate"])
-    lines += _first_url_dead(r["first_url_dead"])
+    if "authenticate" in r:
+        lines += _authenticate(r["authenticate"], r["ldap_operations_per_authenticate"])
+    if "python_comparison" in r:
+        lines += _python_comparison(r["python_comparison"])
+    if "first_url_dead" in r:
+        lines += _first_url_dead(r["first_url_dead"])
     if "profile" in r:
         lines += _profile(r["profile"])
     if "policy" in r:
         lines += _group_rules(r["policy"])
-    lines += _user_details(r["user_details"])
-    lines += _notify_event_fired(r["notify_event_fired"])
+    if "user_details" in r:
+        lines += _user_details(r["user_details"])
+        lines += _notify_event_fired(r["notify_event_fired"])
     if "all_servers_down" in r:
         lines += _all_servers_down(r["all_servers_down"])
     if "server_comes_back" in r:
@@ -72,7 +79,7 @@ def render(r: dict) -> str:
 
 def _targets(rows: list[dict]) -> list[str]:
     passed = sum(row["verdict"] == "PASS" for row in rows)
-    lines = ["", f"## Targets (issue 10): {passed} of {len(rows)} pass", "",
+    lines = ["", f"## Targets (issues 10 and 17): {passed} of {len(rows)} pass", "",
              "| target | measured | verdict | command (section below) |", "|---|---|---|---|"]
     for row in rows:
         lines.append(f"| {row['target']} | {row['measured']} | **{row['verdict']}** | `{row['command']}` |")
@@ -106,7 +113,7 @@ def _server_comes_back(row: dict) -> list[str]:
 def _cached_user_details(m: dict) -> list[str]:
     c = m.get("cpu_per_call") or {}
     ops = "n/a" if m["ldap_operations"] is None else m["ldap_operations"]
-    return ["", f"## Cached GetUserDetails ({m['threads']} clients, cards cached in every worker)", "",
+    return ["", f"## Cached GetUserDetails ({m['threads']} clients, cards in the shared card store)", "",
             "| calls/s | p50 ms | p95 ms | p99 ms | ssobridge CPU ms/call | LDAP operations (slapd, all kinds) |",
             "|---|---|---|---|---|---|",
             f"| {m['per_second']} | {m['p50_ms']} | {m['p95_ms']} | {m['p99_ms']} | {c.get('ssobridge_ms', '-')} | "
@@ -153,6 +160,37 @@ def _authenticate(table: dict, ops: dict) -> list[str]:
     return lines
 
 
+def _python_comparison(c: dict) -> list[str]:
+    rows, ceiling, first = c["interpreters"], c["ceiling"], c["interpreters"][0]["label"]
+    order = "; ".join(", ".join(o) for o in c["order"])
+    lines = ["", "## Authenticate on each Python", "",
+             f"One `ssobridge serve` per interpreter, all running for the whole comparison: the same slapd, bench "
+             f"users, config and default worker count. Rounds: {c['rounds']}, of {c['seconds_per_load']} s per load, "
+             f"in this order (every other round reversed): {order}. Figures: the median over the rounds (calls/s of "
+             f"each round in brackets). CPU ms/call: all of that ssobridge's processes (for raw ldap3: the loop, "
+             f"in the bench process, {ceiling['python']}). \"to {first}\": calls/s, p50, p99, CPU, each divided by "
+             f"{first}'s (calls/s above 1 is faster; the others above 1 are slower). \"to raw\": calls/s over the "
+             "raw ldap3 ceiling's, measured in the same rounds.", "",
+             f"| clients | Python | workers | calls/s | p50 ms | p99 ms | CPU ms/call | to {first}: calls/s, p50, "
+             "p99, CPU | to raw |", "|---|---|---|---|---|---|---|---|---|"]
+    for clients in (key for key in ceiling if key.endswith("_clients")):
+        threads = clients.split("_")[0]
+        for row in rows:
+            m = row[clients]
+            ratios = "baseline" if row is rows[0] else " / ".join(
+                str(m["to_first"][name]) for name in ("per_second", "p50_ms", "p99_ms", "cpu_ms_per_call"))
+            lines.append(f"| {threads} | {row['label']} | {row['workers']} | {_per_second(m)} | {m['p50_ms']} | "
+                         f"{m['p99_ms']} | {m['cpu_ms_per_call']} | {ratios} | {m['to_ceiling']} |")
+        m = ceiling[clients]
+        lines.append(f"| {threads} | raw ldap3 ({ceiling['python']}) | | {_per_second(m)} | {m['p50_ms']} | "
+                     f"{m['p99_ms']} | {m['cpu_ms_per_call']} | | |")
+    return lines
+
+
+def _per_second(m: dict) -> str:
+    return f"{m['per_second']} ({', '.join(str(x) for x in m['per_second_by_round'])})"
+
+
 def _first_url_dead(cases: dict) -> list[str]:
     lines = ["", "## First URL dead (connect_timeout 1 s, retry_down_after 30 s)", "",
              "A fresh ssobridge each time: the first call also opens the two pools' first connections "
@@ -185,7 +223,7 @@ def _profile(runs: dict) -> list[str]:
 
 
 def _group_rules(operations: dict) -> list[str]:
-    lines = ["", "## Group rules (config.example.toml policy)", "",
+    lines = ["", "## Group rules (docs/examples/group-rules.toml policy)", "",
              "| operation | cold cache p50 ms | warm cache p50 ms | warm p95 ms |", "|---|---|---|---|"]
     for operation, row in operations.items():
         lines.append(f"| {operation} | {row['cold_p50_ms']} | {row['warm_p50_ms']} | {row['warm_p95_ms']} |")

@@ -1,7 +1,8 @@
 """ssobridge benchmarks, in one run against a private OpenLDAP slapd (started here, loopback only).
 
     .venv/bin/python bench/run.py [--seconds 5] [--mixed-seconds 300] [--wrong-percent 0] [--no-profile] [--keep]
-                                  [--output DIR]
+                                  [--output DIR] [--pythons PYTHON [PYTHON ...] [--rounds 2] [--pythons-only]]
+                                  [--only TARGET]
 
 First in the results: issue 10's targets, each with PASS or FAIL, its measured value and this command
 (bench/targets.py). Measures, through a running `ssobridge serve` (a subprocess, INFO logging as in
@@ -25,16 +26,21 @@ with the SOAP 1.1 requests SmarterTrack sends (keep-alive connections, one per c
 9. Cached GetUserDetails at 8 clients: calls/s and slapd's operation count (must be 0).
 10. RSS of every worker after --mixed-seconds of mixed load (Authenticate, wrong passwords, group rules,
    GetUserDetails, NotifyEventFired).
+11. With --pythons: Authenticate at 1 and 16 clients on an ssobridge run by each of those interpreters, side by
+   side with the raw ldap3 ceiling, in alternating rounds (bench/interpreters.py); --pythons-only runs just that.
 Writes bench/results/latest.json and latest.md.
 
 The parts: bench/load.py (users, clients, load threads, counters, CPU and memory readings), bench/bridge.py
 (the ssobridge configs, as data, and processes), bench/scenarios.py (each measurement), bench/targets.py (the
-scenarios for issue 10's targets, and the verdicts), bench/report.py (the results files).
+scenarios for issue 10's targets, and the verdicts), bench/interpreters.py (Authenticate on several Pythons),
+bench/report.py (the results files).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import sys
 import tempfile
@@ -43,11 +49,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: bench.*, tests.*
 
-from bench import report, scenarios, targets  # noqa: E402
+from bench import interpreters, report, scenarios, targets  # noqa: E402
 from bench.bridge import ROOT, lockout_shield  # noqa: E402
 from bench.load import Monitor, add_bench_users  # noqa: E402
 from tests.support.pki import create_test_pki  # noqa: E402
 from tests.support.slapd import start_openldap  # noqa: E402
+
+SINGLE_TARGETS = {"all-servers-down": targets.all_servers_down, "server-comes-back": targets.server_comes_back,
+                  "cached-user-details": targets.cached_user_details}
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -62,40 +71,57 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, configs)")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results",
                         help="where latest.json and latest.md go (default bench/results)")
-    return parser.parse_args()
+    parser.add_argument("--pythons", nargs="+", metavar="PYTHON",
+                        help="also run Authenticate on an ssobridge started by each of these interpreters (each "
+                             "with this checkout installed, e.g. .venv-3.11/bin/python .venv-3.13/bin/python), "
+                             "side by side; ratios are to the oldest")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="alternating rounds of the --pythons comparison (default 2: A B, then B A)")
+    parser.add_argument("--pythons-only", action="store_true",
+                        help="run only the --pythons comparison (about 1.5 minutes with 2 interpreters)")
+    parser.add_argument("--only", choices=sorted(SINGLE_TARGETS),
+                        help="run only this target's scenario and print its figures (JSON); no results written")
+    arguments = parser.parse_args()
+    if arguments.pythons_only and not arguments.pythons:
+        parser.error("--pythons-only needs --pythons")
+    if arguments.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    return arguments
+
+
+def command_line() -> str:
+    """How this run was started, with the bench's interpreter as typed from the checkout (it runs the
+    clients and the raw ldap3 ceiling)."""
+    python = sys.executable
+    if Path(python).is_relative_to(ROOT):
+        python = os.path.relpath(python, ROOT)
+    return " ".join([python, "bench/run.py", *sys.argv[1:]])
 
 
 def main() -> int:
     arguments = parse_arguments()
+    pythons = interpreters.probe_all(arguments.pythons) if arguments.pythons else []
     began = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="ssobridge-bench-"))
     pki = create_test_pki(work / "pki")
     directory, slapd = start_openldap(work / "slapd", pki)
     monitor = bench = None
     results = report.new_results(arguments.seconds, arguments.wrong_percent)
-    results["command"] = " ".join([".venv/bin/python bench/run.py", *sys.argv[1:]])
+    results["command"] = command_line()
     try:
         logins = add_bench_users(directory)
         monitor = Monitor(directory)
         bench = scenarios.Bench(directory, slapd, logins, monitor, work, arguments.seconds, arguments.wrong_percent)
-        service = bench.start_bridge("service")
-        results["lockout_shield"] = lockout_shield(service)
-        results.update(scenarios.authenticate(bench, service))
-        results["ldap_operations_per_authenticate"] = scenarios.operations_per_authenticate(bench, service.url)
-        results["first_url_dead"] = scenarios.first_url_dead(bench)
-        print("bench: first URL dead done", file=sys.stderr)
-        if arguments.profile:
-            results["profile"] = scenarios.profile(bench, service, arguments.output)
-        service.stop()
-        policy = scenarios.group_rules(bench)
-        if policy is not None:
-            results["policy"] = policy
-        results.update(scenarios.user_info_and_events(bench))
-        results["all_servers_down"] = targets.all_servers_down(bench)
-        results["server_comes_back"] = targets.server_comes_back(bench)
-        results["cached_user_details"] = targets.cached_user_details(bench)
-        print("bench: outage and cached cards done", file=sys.stderr)
-        results["mixed_load_memory"] = targets.mixed_load_memory(bench, arguments.mixed_seconds)
+        if arguments.only:
+            print(json.dumps({arguments.only: SINGLE_TARGETS[arguments.only](bench)}, indent=2))
+            return 0
+        if not arguments.pythons_only:
+            run_scenarios(bench, arguments, results)
+        if pythons:
+            comparison = interpreters.compare(bench, pythons, arguments.rounds)
+            results["python_comparison"] = comparison
+            results.setdefault("workers", comparison["interpreters"][0]["workers"])
+            results.setdefault("lockout_shield", comparison["lockout_shield"])
     finally:
         if bench is not None:
             bench.stop_services()
@@ -110,6 +136,28 @@ def main() -> int:
     results["targets"] = targets.verdicts(results, results["command"])
     print(report.write(results, arguments.output))
     return 0
+
+
+def run_scenarios(bench: scenarios.Bench, arguments: argparse.Namespace, results: dict) -> None:
+    """Every scenario but the --pythons comparison, in order; each adds its part of `results`."""
+    service = bench.start_bridge("service")
+    results["lockout_shield"] = lockout_shield(service)
+    results.update(scenarios.authenticate(bench, service))
+    results["ldap_operations_per_authenticate"] = scenarios.operations_per_authenticate(bench, service.url)
+    results["first_url_dead"] = scenarios.first_url_dead(bench)
+    print("bench: first URL dead done", file=sys.stderr)
+    if arguments.profile:
+        results["profile"] = scenarios.profile(bench, service, arguments.output)
+    service.stop()
+    policy = scenarios.group_rules(bench)
+    if policy is not None:
+        results["policy"] = policy
+    results.update(scenarios.user_info_and_events(bench))
+    results["all_servers_down"] = targets.all_servers_down(bench)
+    results["server_comes_back"] = targets.server_comes_back(bench)
+    results["cached_user_details"] = targets.cached_user_details(bench)
+    print("bench: outage and cached cards done", file=sys.stderr)
+    results["mixed_load_memory"] = targets.mixed_load_memory(bench, arguments.mixed_seconds)
 
 
 if __name__ == "__main__":

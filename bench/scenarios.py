@@ -38,11 +38,12 @@ class Bench:
     services: list[Service] = field(default_factory=list)
 
     def start_bridge(self, name: str, first_url: str | None = None, tables: dict | None = None,
-                     **settings) -> Service:
-        """A fresh ssobridge on the bench slapd (after `first_url` when given), in workdir/name; `settings`
-        go into its [[directory]] (e.g. urls=[...], retry_down_after=...)."""
+                     python: str = sys.executable, **settings) -> Service:
+        """A fresh ssobridge on the bench slapd (after `first_url` when given), in workdir/name, run by
+        `python` (default: the bench's interpreter); `settings` go into its [[directory]] (e.g. urls=[...],
+        retry_down_after=...)."""
         service = start_bridge(self.workdir / name, directory_table(self.directory, first_url, **settings), tables,
-                               self.workdir / "data")
+                               self.workdir / "data", python)
         self.services.append(service)
         return service
 
@@ -206,7 +207,7 @@ def first_calls_at_once(url: str, logins: list[str], clients: int) -> dict:
 # --- group rules, user cards, events ------------------------------------------------------------------
 
 def group_rules(bench: Bench) -> dict | None:
-    """GetCustomFieldOptions and StartTicket under config.example.toml's group rules (None without them)."""
+    """GetCustomFieldOptions and StartTicket under docs/examples/group-rules.toml's group rules (None without them)."""
     policy = example_policy()
     if policy is None:
         return None

@@ -1,6 +1,6 @@
 """The scenarios that exist for issue 10's targets, and the verdicts: every target, its measured value, its
-limit, PASS or FAIL, and the command that made it. The Authenticate targets read what scenarios.py measured;
-bench/README.md ("Targets") lists them.
+limit, PASS or FAIL, and the command that made it. The Authenticate targets read what scenarios.py measured,
+issue 17's (newer Pythons) what interpreters.py measured; bench/README.md ("Targets") lists them.
 """
 
 from __future__ import annotations
@@ -22,6 +22,10 @@ OUTAGE_P99_MS = 50
 RECOVERY_RETRY_DOWN_AFTER = 5  # seconds: short, so that the wait for a server back is a few seconds
 RSS_LIMIT_MB = 100
 CACHED_DETAILS_PER_SECOND = 1000
+# Issue 17: a newer Python may be at most this much slower than the oldest in calls/s at 16 clients (faster is
+# fine), and must still reach the raw ldap3 ceiling.
+PYTHON_SLOWER_AT_MOST = 0.10
+PYTHON_CEILING_RATIO = 1.0
 
 
 # --- all servers down ---------------------------------------------------------------------------------
@@ -169,7 +173,7 @@ def server_comes_back(bench, outage_seconds: float = 0.5, every_seconds: float =
 # --- cached GetUserDetails ----------------------------------------------------------------------------
 
 def cached_user_details(bench, threads: int = 8, users: int = 50) -> dict:
-    """GetUserDetails at `threads` clients for `users` people whose cards every worker has cached:
+    """GetUserDetails at `threads` clients for `users` people whose cards are in the card store:
     throughput, latency and slapd's operation counters over the window (all kinds: must be 0)."""
     service = bench.start_bridge("cached-details", tables=USER_INFO_AND_EVENTS)
     try:
@@ -211,7 +215,7 @@ def mixed_load_memory(bench, seconds: float, threads: int = 8) -> dict:
 # --- the verdicts -------------------------------------------------------------------------------------
 
 def verdicts(r: dict, command: str) -> list[dict]:
-    """One row per target of issue 10: target, measured value, PASS/FAIL, and the command."""
+    """One row per target of issues 10 and 17: target, measured value, PASS/FAIL, and the command."""
     rows = []
 
     def add(target: str, value: str, passed: bool | None, where: str) -> None:
@@ -261,4 +265,17 @@ def verdicts(r: dict, command: str) -> list[dict]:
         add("Exactly 1 search and 1 bind per Authenticate, warm pool, lockout shield on",
             f"{ops['searches']} searches, {ops['binds']} binds, {ops['connections']} new connections; shield "
             f"{shield}", ops["searches"] == 1 and ops["binds"] == 1 and shield == "on", "Authenticate")
+    comparison = r.get("python_comparison")
+    if comparison:
+        first, ceiling = comparison["interpreters"][0], comparison["ceiling"]["16_clients"]
+        rounds = f"median of {comparison['rounds']} round" + ("s" if comparison["rounds"] > 1 else "")
+        for later in comparison["interpreters"][1:]:
+            mine, theirs = later["16_clients"], first["16_clients"]
+            within = f"within {PYTHON_SLOWER_AT_MOST * 100:g} %"
+            add(f"{later['label']} {within} of {first['label']} in calls/s at 16 clients",
+                f"{mine['to_first']['per_second']} ({mine['per_second']} / {theirs['per_second']} calls/s, {rounds})",
+                mine["to_first"]["per_second"] >= 1 - PYTHON_SLOWER_AT_MOST, "Authenticate on each Python")
+            add(f"{later['label']} >= {PYTHON_CEILING_RATIO}x the raw ldap3 ceiling at 16 clients",
+                f"{mine['to_ceiling']} ({mine['per_second']} / {ceiling['per_second']} calls/s, {rounds})",
+                mine["to_ceiling"] >= PYTHON_CEILING_RATIO, "Authenticate on each Python")
     return rows

@@ -9,12 +9,15 @@ import re
 import sys
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from .audit import LOGGER as AUDIT_LOGGER
 from .audit import AuditFile, iso_time
+from .cards import DATABASE as CARDS_DATABASE
+from .cards import CardStore
 from .certificates import certificate_expiries
-from .config import Config
+from .config import Config, ConfigError
 from .directory import DirectorySet
 from .events.delivery import Forwarder
 from .events.leader import LeaderLock
@@ -26,6 +29,7 @@ from .providers import Bridge
 from .providers.events import EventProvider
 from .providers.login import LoginProvider
 from .providers.userinfo import CARD_ATTRIBUTES
+from .sso import kerberos
 from .sso.web import SIGN_IN_ATTRIBUTES, SignIn
 from .wire import Endpoint
 
@@ -43,9 +47,14 @@ class Runtime:
         if self.store is not None:
             self.store.start_pruning()
 
-    def close(self) -> None:
+    def retire(self) -> None:
+        """Replaced by a reload: stop delivering events (the leader lock goes to the new runtime, or to
+        another worker) while requests already on this runtime finish; close() follows."""
         if self.forwarder is not None:
             self.forwarder.stop()
+
+    def close(self) -> None:
+        self.retire()
         if self.store is not None:
             self.store.close()
         self.directories.close()
@@ -65,7 +74,7 @@ def build(config: Config, directories: DirectorySet | None = None) -> Runtime:
                               LeaderLock(config.events.database))
         events = EventProvider(store, config.events.sinks, forwarder.notify)
     lockouts = shield(config)
-    bridge = Bridge(config, directories, events, lockouts)
+    bridge = Bridge(config, directories, events, lockouts, card_store(config))
     endpoint = Endpoint(bridge, config.server.public_url, config.server.max_body_bytes, config.server.max_variables,
                         operations_routes(config, directories, lockouts, store))
     if config.sso.enabled:
@@ -73,6 +82,21 @@ def build(config: Config, directories: DirectorySet | None = None) -> Runtime:
                          config.server.data_dir)
         endpoint = with_sign_in(endpoint, sign_in)
     return Runtime(endpoint, directories, forwarder, store)
+
+
+def require_installed(config: Config) -> None:
+    """Refuse a config that needs what this installation lacks, as a config problem (ConfigError): serve, check
+    and reload call it after load(). Here, not in config/: whether a module imports is a fact of the machine,
+    not of the file, and the config reader imports no layer."""
+    problems = []
+    if config.sso.enabled and config.sso.kerberos_keytab:
+        missing = kerberos.missing_modules()
+        if missing:
+            problems.append(f"sso.kerberos_keytab: Kerberos sign-in needs ssobridge's kerberos extra, and "
+                            f"{', '.join(missing)} cannot be imported here: install it with "
+                            f"{kerberos.INSTALL_EXTRA}, or leave kerberos_keytab out (the sign-in form only)")
+    if problems:
+        raise ConfigError(problems)
 
 
 def with_sign_in(endpoint: Callable, sign_in: Callable) -> Callable:
@@ -108,7 +132,17 @@ def shield(config: Config) -> Shield | None:
     return Shield(config.lockout, Store(config.server.data_dir))
 
 
+def card_store(config: Config) -> CardStore | None:
+    """The user cards of [user_info], shared by the host's workers in the [server] data_dir; the demo (no
+    data_dir) keeps them in memory. None when the provider is off (no [user_info], or no directory)."""
+    if config.user_info is None or not config.directories:
+        return None
+    path = Path(config.server.data_dir) / CARDS_DATABASE if config.server.data_dir else None
+    return CardStore(path, config.user_info.cache_size, config.user_info.stale_seconds)
+
+
 VALUE_LIMIT = 256  # characters of one value from a request (a username, an event name) in a log line
+TEXT_LINE = "%(asctime)s %(process)d %(levelname)s %(name)s %(message)s"  # log_format = "text"
 
 
 def logging_config(level: str, log_format: str = "text", audit_file: str | None = None) -> dict:
@@ -121,8 +155,7 @@ def logging_config(level: str, log_format: str = "text", audit_file: str | None 
     return {
         "version": 1, "disable_existing_loggers": False,
         "filters": {"request_values": {"()": RequestValues}},
-        "formatters": {"text": {"format": "%(asctime)s %(process)d %(levelname)s %(name)s %(message)s"},
-                       "json": {"()": JsonLines}},
+        "formatters": {"text": {"format": TEXT_LINE}, "json": {"()": JsonLines}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
                                 "formatter": log_format, "filters": ["request_values"]},
                      **({"audit": {"()": AuditFile, "path": audit_file}} if audit_file else {})},
@@ -141,6 +174,31 @@ def config_logging(config: Config) -> dict:
 def configure_logging(level: str, log_format: str = "text", audit_file: str | None = None) -> None:
     logging.config.dictConfig(logging_config(level, log_format, audit_file))
     install_last_resort_hooks()
+
+
+def reconfigure_logging(config: Config) -> None:
+    """A reloaded config's [logging] level, log_format and [audit] file, in a worker process that goes on
+    serving. dictConfig (configure_logging) removes every handler before it adds the new ones, and a line
+    that a request thread logs in between is lost, an audit line among them: here each change is one
+    assignment, and an audit file that changes is closed only after the line it may be writing."""
+    for name in ("", "_granian"):
+        logging.getLogger(name).setLevel(config.log_level)
+    formatter = JsonLines() if config.server.log_format == "json" else logging.Formatter(TEXT_LINE)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(formatter)
+    audit = logging.getLogger(AUDIT_LOGGER)
+    old = audit.handlers
+    if [getattr(handler, "path", None) for handler in old] == ([config.audit_file] if config.audit_file else []):
+        return
+    if config.audit_file:
+        audit.handlers = [AuditFile(config.audit_file)]
+        audit.setLevel(logging.INFO)
+    else:
+        audit.setLevel(logging.CRITICAL)
+        audit.handlers = []
+    for handler in old:
+        with handler.lock:  # Handler.handle holds it while it writes a line
+            handler.close()
 
 
 class JsonLines(logging.Formatter):

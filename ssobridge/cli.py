@@ -10,7 +10,7 @@ import sys
 import urllib.request
 
 from . import version
-from .app import configure_logging
+from .app import configure_logging, require_installed
 from .config import Config, ConfigError, load
 from .serve import run_server, signal_reload
 
@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         config = load(arguments.config)
+        if arguments.command in ("serve", "check", "reload"):  # those that serve or test the whole config
+            require_installed(config)
     except ConfigError as e:
         print(f"ssobridge: {arguments.config}: {e}", file=sys.stderr)
         return 2

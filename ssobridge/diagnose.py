@@ -7,6 +7,7 @@ they show is what SmarterTrack would get.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -114,7 +115,9 @@ def check(config: Config, out: TextIO, force: bool = False) -> int:
 
 
 def kerberos_lines(keytab: str, principal: str | None) -> list[str]:
-    """`check`'s line for [sso] kerberos_keytab: does the KDC's ticket for the principal decrypt with it?"""
+    """`check`'s line for [sso] kerberos_keytab: does the KDC's ticket for the principal decrypt with it?
+    The keytab is named by its absolute path: the config names it relative to the config file's folder."""
+    keytab = os.path.abspath(keytab)
     problem = KerberosAcceptor(keytab, principal).verify_keytab()
     subject = f"kerberos: keytab {keytab}" + (f", principal {principal}" if principal else "")
     return [f"{subject}: OK" if problem is None else f"{subject}: PROBLEM: {problem}"]

@@ -5,15 +5,16 @@ granian worker processes sharing the listening socket, and granian starts a new 
 dies. Each worker builds everything itself (worker_app, named by import path, so it works
 with Windows' spawn too): the parent process only checks the config, opens the listening socket and
 passes what the workers need in environment variables. Nothing is shared in memory between them: what
-must be shared or done once goes through data_dir (the lockout shield, the service account guard) or the
-event outbox (events/leader.py: one worker delivers).
+must be shared or done once goes through data_dir (the lockout shield, the service account guard, the user
+card store) or the event outbox (events/leader.py: one worker delivers).
 
 Operations (docs/operations.md): the parent writes its pid to data_dir/ssobridge.pid while it serves. SIGHUP
-(`ssobridge reload`) reads the config again in the parent: a valid one is taken by a rolling restart of
-the workers (granian starts a new worker, then stops an old one gracefully, so no request is dropped); an
-invalid one is refused with every problem logged, and the running workers go on with the old one. The first
-SIGTERM or Ctrl+C stops gracefully (requests in flight finish, for up to STOP_GRACE_SECONDS); a second one
-during that stop cuts it to FORCED_STOP_SECONDS.
+(`ssobridge reload`) reads the config again in the parent: a valid one is published to the workers, which
+each take it in place without a restart (reload.py); an invalid one is refused with every problem logged,
+and the workers go on with the old one. granian's own reload (a rolling restart of the workers) is not
+used: an old worker with a busy keep-alive connection never finished it. The first SIGTERM or Ctrl+C stops
+gracefully (requests in flight finish, for up to STOP_GRACE_SECONDS); a second one during that stop cuts it
+to FORCED_STOP_SECONDS.
 """
 
 from __future__ import annotations
@@ -31,21 +32,19 @@ import time
 from pathlib import Path
 
 from . import metrics
-from .app import build, config_logging, configure_logging
-from .config import Config, ConfigError, load
+from .app import build, card_store, config_logging, configure_logging, reconfigure_logging
+from .config import Config, load
 from .events.store import EventStore
+from .reload import Channel, Publisher, Watch, checked_reload, fingerprint
 
 log = logging.getLogger("ssobridge")
 
-WORKER_ENV = "SSOBRIDGE_WORKER"  # JSON: {"config": path} or {"demo": listen, "password": ...}
+WORKER_ENV = "SSOBRIDGE_WORKER"  # JSON: {"config": path, "reload": data_dir} or {"demo": listen, "password": ...}
 PARENT_CHECK_SECONDS = 1.0
 STOP_GRACE_SECONDS = 20  # after the graceful stop was asked for, the worker ends regardless
 HEADER_SHARE = 1 / 3  # of request_timeout for the headers (granian's timer); the rest is the body's
 FORCED_STOP_SECONDS = 4.0  # after a second SIGTERM or Ctrl+C, workers still running are killed this soon
 PID_FILE = "ssobridge.pid"  # in data_dir, while serve runs: `ssobridge reload` signals it
-# Changed in a reloaded config, these take effect only at the next start (the parent holds them).
-RESTART_KEYS = {"listen": ("host", "port"), "workers": ("workers",), "tls_cert": ("tls_cert",),
-                "tls_key": ("tls_key",), "request_timeout": ("request_timeout",)}
 
 
 def run_server(config: Config, worker: dict, banner: str | None = None) -> int:
@@ -56,7 +55,7 @@ def run_server(config: Config, worker: dict, banner: str | None = None) -> int:
 
     configure_logging(config.log_level, config.server.log_format, config.audit_file)
     settings = config.server
-    problem = _check_event_database(config)
+    problem = _check_event_database(config) or _check_card_store(config)
     if problem:
         print(problem, file=sys.stderr)
         return 2
@@ -81,6 +80,8 @@ def run_server(config: Config, worker: dict, banner: str | None = None) -> int:
     elif not settings.is_loopback:
         log.warning("event=plaintext_http listen=%s:%s note=%r", settings.host, settings.port,
                     "passwords from SmarterTrack cross the network unencrypted unless a TLS proxy is in front")
+    if "config" in worker:  # the workers' side of reload.py (the demo has no file to read again)
+        worker = {**worker, "reload": settings.data_dir}
     os.environ[WORKER_ENV] = json.dumps({**worker, "banner": banner})
     if settings.metrics and settings.data_dir:  # the demo (no data_dir) serves one worker: its own counts
         try:
@@ -99,6 +100,14 @@ def run_server(config: Config, worker: dict, banner: str | None = None) -> int:
         log_level=config.log_level.lower(), log_dictconfig=config_logging(config), **tls)
     server.running = config
     server.config_path = worker.get("config")
+    publisher = None
+    if server.config_path is not None:
+        publisher = server.publisher = Publisher(Channel(settings.data_dir), server.worker_pids)
+        try:
+            publisher.start(config)
+        except OSError as e:
+            print(f"ssobridge: [server] data_dir: cannot prepare its reload folder: {e}", file=sys.stderr)
+            return 2
     pid_file = Path(settings.data_dir or ".") / PID_FILE
     try:
         write_pid_file(pid_file)
@@ -114,6 +123,8 @@ def run_server(config: Config, worker: dict, banner: str | None = None) -> int:
         return e.code if isinstance(e.code, int) else 1
     finally:
         remove_pid_file(pid_file)
+        if publisher is not None:
+            publisher.stop()
     log.info("event=stopped")
     return 0
 
@@ -124,23 +135,35 @@ def _bridge_server(granian_server: type) -> type:
     class BridgeServer(granian_server):
         running: Config  # the config the workers serve
         config_path: str | None  # None: the demo, which has no file to read again
+        publisher: Publisher | None = None
         stop_deadline = float("inf")
+        signalled = 0.0  # time.monotonic() of the last SIGHUP
+
+        def signal_handler_reload(self, *args, **kwargs):
+            self.signalled = time.monotonic()
+            super().signal_handler_reload(*args, **kwargs)
 
         def _reload(self, spawn_target, target_loader):
-            self.reload_signal = False
+            """Check the file and publish it to the workers, which take it in place (reload.py); never
+            granian's rolling restart. Returns at once: signals that come meanwhile are the next reload."""
+            # In this order: a SIGHUP after these lines is the next reload, one before them is read below.
             self.main_loop_interrupt.clear()
-            if self.config_path is not None:
-                config = checked_reload(self.config_path, self.running)
-                if config is None:
-                    return None
-                self.running = config
-                self.log_level = type(self.log_level)(config.log_level.lower())
-                self.log_config = config_logging(config)
-                configure_logging(config.log_level, config.server.log_format, config.audit_file)
-            self.reload_signal = True  # granian's _reload clears it again
-            result = super()._reload(spawn_target, target_loader)
-            log.info("event=reload_done workers=%d", self.workers)
-            return result
+            self.reload_signal = False
+            if self.publisher is None:
+                log.warning("event=reload_ignored note=%r", "the demo has no config file to read again")
+                return
+            config = checked_reload(self.config_path, self.running)
+            if config is None:
+                return
+            self.running = config
+            # for a worker granian starts again after a crash (it reads the file itself)
+            self.log_level = type(self.log_level)(config.log_level.lower())
+            self.log_config = config_logging(config)
+            configure_logging(config.log_level, config.server.log_format, config.audit_file)
+            self.publisher.publish(config, self.signalled)
+
+        def worker_pids(self) -> list[int]:
+            return [worker.inner.pid for worker in list(self.wrks) if worker.is_alive()]
 
         def signal_handler_interrupt(self, *args, **kwargs):
             now = time.monotonic()
@@ -168,25 +191,6 @@ def _bridge_server(granian_server: type) -> type:
     return BridgeServer
 
 
-def checked_reload(path: str, running: Config) -> Config | None:
-    """The config at `path` read again for a reload, or None (every problem logged): the old one stays."""
-    log.info("event=reload_requested config=%s", path)
-    try:
-        config = load(path)
-    except ConfigError as e:
-        for problem in e.problems:
-            log.error("event=reload_problem config=%s problem=%s", path, problem)
-        log.error("event=reload_refused config=%s problems=%d note=%r", path, len(e.problems),
-                  "the running config goes on serving; fix the file and reload again")
-        return None
-    changed = [key for key, names in RESTART_KEYS.items()
-               if any(getattr(config.server, n) != getattr(running.server, n) for n in names)]
-    if changed:
-        log.warning("event=reload_needs_restart keys=%s note=%r", ",".join(changed),
-                    "these [server] keys take effect at the next start; the rest is reloaded now")
-    return config
-
-
 def write_pid_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"{os.getpid()}\n", encoding="ascii")
@@ -203,7 +207,7 @@ def remove_pid_file(path: Path) -> None:
 
 def worker_app():
     """granian's factory target, called in the worker process: the endpoint and its runtime."""
-    from .wire.rsgi import RSGIEndpoint
+    from .wire.rsgi import Application, RSGIEndpoint
     worker = json.loads(os.environ[WORKER_ENV])
     if "demo" in worker:
         from .demo import demo_config, sample_directories
@@ -214,18 +218,55 @@ def worker_app():
     configure_logging(config.log_level, config.server.log_format, config.audit_file)
     metrics.use_directory()
     threading.Thread(target=_exit_with_parent, name="parent-watch", daemon=True).start()
-    runtime = build(config, directories)
     settings = config.server
+    body_seconds = settings.request_timeout * (1 - HEADER_SHARE)  # the start's: granian holds the header share
+
+    def serving(config: Config, directories=None) -> Application:
+        runtime = build(config, directories)
+        return Application(runtime.endpoint, config.server.max_body_bytes, body_seconds, config.server.threads,
+                           runtime)
+
+    application = serving(config, directories)
+    watch = None
+
+    def start():
+        application.runtime.start()
+        if watch is not None:
+            watch.start()
 
     def ready():
         log.info("event=started listen=%s:%s public_url=%s directories=%s events=%s", settings.host, settings.port,
-                 settings.public_url, ",".join(d.name for d in runtime.directories.directories) or "none",
+                 settings.public_url, ",".join(d.name for d in application.runtime.directories.directories) or "none",
                  config.events.database if config.events else "off")
         if worker.get("banner"):
             print(worker["banner"], flush=True)
 
-    return RSGIEndpoint(runtime.endpoint, settings.max_body_bytes, settings.request_timeout * (1 - HEADER_SHARE),
-                        settings.threads, runtime.start, ready, runtime.close)
+    def stop():
+        if watch is not None:
+            watch.stop()
+
+    endpoint = RSGIEndpoint(application, start, ready, stop)
+    if "reload" in worker:
+        watch = _reload_watch(Channel(worker["reload"]), worker["config"], config, serving, endpoint)
+    return endpoint
+
+
+def _reload_watch(channel: Channel, path: str, config: Config, serving, endpoint) -> Watch | None:
+    """The worker's side of reload.py, after it says which generation it starts with."""
+    published = channel.current()
+    if published is None:  # the parent made it: gone or unreadable since
+        log.error("event=reload_unavailable file=%s note=%r", channel.generation_file,
+                  "this worker serves on, but cannot take a reloaded config; restart the service")
+        return None
+    generation, expected = published
+    if fingerprint(config) == expected:
+        channel.acknowledge(os.getpid(), generation)
+    else:
+        log.warning("event=config_differs generation=%d config=%s note=%r", generation, path,
+                    "this worker started from the file as it is now, not the config serve checked last; "
+                    "reload to make every worker serve the same")
+        channel.acknowledge(os.getpid(), generation, "started from a file that differs from the one serve checked")
+    return Watch(channel, path, generation, serving, endpoint.replace, reconfigure_logging)
 
 
 def listen_problem(host: str, port: int) -> str | None:
@@ -280,6 +321,17 @@ def _check_event_database(config: Config) -> str | None:
         EventStore(config.events.database).close()  # and migrated here, once, before the worker opens it
     except (sqlite3.Error, OSError) as e:
         return f"ssobridge: events.database: cannot open {config.events.database}: {e}"
+    return None
+
+
+def _check_card_store(config: Config) -> str | None:
+    """The user card store too: created here (mode 0600) before the workers open it."""
+    try:
+        store = card_store(config)
+    except (sqlite3.Error, OSError) as e:
+        return f"ssobridge: [server] data_dir: cannot open the user card store in {config.server.data_dir}: {e}"
+    if store is not None:
+        store.close()
     return None
 
 

@@ -11,7 +11,7 @@ import sys
 from cryptography import x509
 
 from tests.support.services import MESSAGES, WEB_SERVICE_PASSWORD, WRONG, ad_config, openldap_config, toml_string
-from tests.support.services import ssobridge
+from tests.support.services import directory_toml, ssobridge
 
 
 def write_config(tmp_path, body: str):
@@ -171,6 +171,15 @@ def test_an_event_database_that_cannot_be_opened_stops_serve_with_the_key_named(
     assert "events.database: cannot open" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_a_card_store_that_cannot_be_created_stops_serve_with_data_dir_named(tmp_path, openldap):
+    (tmp_path / "ssobridge-cards.db").mkdir()  # in data_dir (the config's folder): not a file SQLite can open
+    path = write_config(tmp_path, openldap_config(openldap) + "[user_info]\n")
+    done = ssobridge("serve", "--config", str(path))
+    assert done.returncode == 2
+    assert done.stderr == (f"ssobridge: [server] data_dir: cannot open the user card store in {tmp_path}: "
+                           f"[Errno 21] Is a directory: '{tmp_path / 'ssobridge-cards.db'}'\n")
+
+
 def test_serve_on_a_port_in_use_says_which_address_and_the_key_to_change(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -226,3 +235,21 @@ def test_check_dates_each_certificate_and_warns_of_one_expiring_within_30_days(t
     assert lines[at + 1:at + 3] == ["    TLS handshake and certificate OK",
                                     f"    certificate valid until {slapd:%Y-%m-%d} ({days} days left)"]
     assert lines[-1] == "all checks passed, 1 warning(s)"
+
+
+def test_the_example_config_passes_check_once_its_directory_table_is_yours(tmp_path, samba_ad):
+    """The manual way: `cp config.example.toml ssobridge.toml`, edit the [[directory]] table, `check`. No sample
+    rule may name a group the directory lacks (they are in docs/examples/group-rules.toml instead)."""
+    from pathlib import Path
+    example = (Path(__file__).parents[1] / "config.example.toml").read_text(encoding="utf-8")
+    start, end = example.index("[[directory]]\n"), example.index("# This directory's own mappings")
+    ours = directory_toml("corp", "active_directory", [samba_ad.ldaps_url], samba_ad.base_dn, samba_ad.service_dn,
+                          "${SSOBRIDGE_BIND_PASSWORD}", str(samba_ad.ca_file), netbios_domain=samba_ad.netbios_domain,
+                          upn_suffixes=[samba_ad.upn_suffix])
+    config = tmp_path / "ssobridge.toml"
+    config.write_text(example[:start] + ours + "\n" + example[end:], encoding="utf-8")
+    (tmp_path / ".env").write_text(f"SSOBRIDGE_WEB_SERVICE_PASSWORD=a-long-random-string\n"
+                                   f"SSOBRIDGE_BIND_PASSWORD={samba_ad.service_password}\n", encoding="utf-8")
+    done = ssobridge("check", "--config", str(config))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PROBLEM" not in done.stdout and "not found in any directory" not in done.stdout

@@ -14,7 +14,7 @@ import pytest
 
 from tests.support import hostile
 from tests.support.services import (ATTRIBUTES, AUTH, WEB_SERVICE_PASSWORD, authenticate, envelope, fault_text,
-                                    identity, ok, openldap_config, start_service)
+                                    identity, ok, openldap_config, pids_of, scrape, start_service, value)
 
 SECRETS = ("Hostile-Secret-4711", "Zz9-geheim-Passwort")
 
@@ -186,3 +186,44 @@ def test_a_huge_username_with_a_newline_is_logged_escaped_and_cut_to_256_charact
     assert "user='evil\\n2026-01-01 INFO ssobridge FORGED xxx" in lines[0]
     assert f"...({len(name)} characters)" in lines[0] and len(lines[0]) < 800
     assert_clean_log(service)
+
+
+def test_a_body_cut_short_by_a_half_close_gets_a_400_from_every_worker_never_a_5xx(openldap, tmp_path):
+    """Content-Length larger than the body, then shutdown(SHUT_WR): the client still reads, and gets the short
+    fault of other refusals (granian answered a bare 500 when the endpoint returned without an answer). At
+    least 200 cut points, and on until both workers have refused some (which one accepts is the kernel's)."""
+    service = start_service(tmp_path, openldap_config(openldap), server="workers = 2\n", log_level="INFO")
+    body = envelope("Authenticate", [AUTH, "loginUsername=jdoe", f"loginPassword={SECRETS[0]}"])
+    answers = []
+
+    def refusing_workers() -> int:
+        return len(set(pids_of(service.log(), "event=request_refused status=400")))
+
+    try:
+        for attempt in range(1000):
+            if attempt >= 200 and refusing_workers() == 2:
+                break
+            cut = attempt % 200 * len(body) // 200  # from no body at all to one byte short
+            with connect(service) as client:
+                client.sendall(hostile.head(length=len(body)) + b"\r\n\r\n" + body[:cut])
+                client.shutdown(socket.SHUT_WR)
+                answers.append(closed_after(client)[1])
+        chunked = f"{len(body):x}\r\n".encode() + body
+        for attempt in range(20):  # chunked, cut short before its last chunk: granian ends the body there
+            with connect(service) as client:
+                client.sendall(hostile.head(extra=("Transfer-Encoding: chunked",)) + b"\r\n\r\n"
+                               + chunked[:attempt * len(chunked) // 20])
+                client.shutdown(socket.SHUT_WR)
+                answers.append(closed_after(client)[1])
+        samples = scrape(service)
+        log = service.log()
+    finally:
+        service.stop()
+    cut_short, chunked_answers = answers[:-20], answers[-20:]
+    assert len(cut_short) >= 200 and len(set(pids_of(log, "event=request_refused status=400"))) == 2
+    assert [answer[:12] for answer in answers] == [b"HTTP/1.1 400"] * len(answers)
+    assert {fault_text(answer.split(b"\r\n\r\n", 1)[1]) for answer in cut_short} == \
+        {"The request body ended before the length its headers announced."}
+    assert all(fault_text(answer.split(b"\r\n\r\n", 1)[1]) for answer in chunked_answers)  # what it got so far
+    assert value(samples, "ssobridge_requests_rejected_total", status="400") == len(answers)
+    assert "internal_error" not in log and "Traceback" not in log and SECRETS[0] not in log

@@ -114,8 +114,7 @@ def test_a_keytab_of_another_principal_fails_in_words(kerberos, tmp_path):
     other = kerberos.export_keytab(tmp_path / "svc.keytab", "svc-ssobridge@EXAMPLE.TEST")
 
     assert KerberosAcceptor(other, kerberos.principal).verify_keytab() == (
-        "the KDC gave no ticket to HTTP/sso.example.test@EXAMPLE.TEST with the keytab's key: "
-        "Keytab contains no suitable keys for HTTP/sso.example.test@EXAMPLE.TEST")
+        f"the keytab {other} holds no key for HTTP/sso.example.test@EXAMPLE.TEST, only for svc-ssobridge@EXAMPLE.TEST")
     assert KerberosAcceptor(other, None).verify_keytab() == (
         "svc-ssobridge@EXAMPLE.TEST is not a service principal (SERVICE/host@REALM, e.g. HTTP/sso.example.com@REALM)")
 
@@ -141,25 +140,51 @@ def test_a_keytab_exported_before_a_password_reset_fails_in_words(kerberos, samb
     assert KerberosAcceptor(kerberos.keytab, kerberos.principal).verify_keytab() is None
 
 
+def check_with_keytab(folder: Path, samba_ad, keytab: str, principal: str | None) -> subprocess.CompletedProcess:
+    """`ssobridge check` of a config in `folder` with this [sso] kerberos_keytab (relative to `folder`, or absolute)
+    and kerberos_principal, run in `folder` as `--config ssobridge.toml`."""
+    (folder / "ssobridge.toml").write_text(
+        f'[server]\ndata_dir = "{folder}"\n[smartertrack]\nweb_service_password = "x"\n' + ad_config(samba_ad)
+        + f'[sso]\nenabled = true\nportal_url = "https://helpdesk.example.test/"\n'
+          f'validation_key = "{"ab" * 32}"\ndecryption_key = "{"cd" * 32}"\nkerberos_keytab = "{keytab}"\n'
+        + (f'kerberos_principal = "{principal}"\n' if principal else ""))
+    return subprocess.run([sys.executable, "-m", "ssobridge", "check", "--config", "ssobridge.toml"], cwd=folder,
+                          capture_output=True, text=True, timeout=120)
+
+
 def test_check_reports_the_keytab_of_the_sso_section(kerberos, samba_ad, tmp_path):
     """`ssobridge check` runs the keytab test when [sso] has a kerberos_keytab, and counts a bad one."""
-    def check(keytab: str) -> subprocess.CompletedProcess:
-        config = tmp_path / "ssobridge.toml"
-        config.write_text(
-            f'[server]\ndata_dir = "{tmp_path}"\n[smartertrack]\nweb_service_password = "x"\n'
-            + ad_config(samba_ad)
-            + f'[sso]\nenabled = true\nportal_url = "https://helpdesk.example.test/"\n'
-              f'validation_key = "{"ab" * 32}"\ndecryption_key = "{"cd" * 32}"\n'
-              f'kerberos_keytab = "{keytab}"\nkerberos_principal = "{kerberos.principal}"\n')
-        return subprocess.run([sys.executable, "-m", "ssobridge", "check", "--config", str(config)],
-                              capture_output=True, text=True, timeout=120)
-
-    good = check(kerberos.keytab)
+    good = check_with_keytab(tmp_path, samba_ad, kerberos.keytab, kerberos.principal)
     assert f"kerberos: keytab {kerberos.keytab}, principal {kerberos.principal}: OK" in good.stdout.splitlines()
     assert good.returncode == 0, good.stdout + good.stderr
     other = kerberos.export_keytab(tmp_path / "svc.keytab", "svc-ssobridge@EXAMPLE.TEST")
-    bad = check(str(other))
-    assert f"kerberos: keytab {other}, principal {kerberos.principal}: PROBLEM: the KDC gave no ticket to " \
-           f"{kerberos.principal} with the keytab's key: Keytab contains no suitable keys for " \
-           f"{kerberos.principal}" in bad.stdout.splitlines()
-    assert bad.returncode == 1
+    bad = check_with_keytab(tmp_path, samba_ad, str(other), kerberos.principal)
+    assert f"kerberos: keytab {other}, principal {kerberos.principal}: PROBLEM: the keytab {other} holds no key " \
+           f"for {kerberos.principal}, only for svc-ssobridge@EXAMPLE.TEST" in bad.stdout.splitlines()
+    assert (bad.returncode, bad.stderr) == (1, "")
+
+
+NOT_A_KEYTAB = ("cannot be read: Unsupported key table format version number (not a keytab: make one with ktpass "
+                "or `samba-tool domain exportkeytab`)")
+
+
+@pytest.mark.parametrize("content, principal, problem", [
+    (b"not a keytab\n", None, NOT_A_KEYTAB),
+    (b"not a keytab\n", "HTTP/sso.example.test@EXAMPLE.TEST", NOT_A_KEYTAB),
+    (b"", None, NOT_A_KEYTAB),
+    (b"\x05\x02", None, "holds no key"),  # a keytab's header and no entry: what ktutil writes with no key
+])
+def test_check_reports_a_file_that_is_no_keytab_by_its_resolved_path_and_goes_on(samba_ad, tmp_path, content,
+                                                                                 principal, problem):
+    """A failed check line, with the path resolved against the config's folder, and the directories still
+    checked: never an uncaught exception from the Kerberos libraries."""
+    (tmp_path / "http.keytab").write_bytes(content)
+
+    result = check_with_keytab(tmp_path, samba_ad, "http.keytab", principal)
+
+    path = tmp_path / "http.keytab"
+    subject = f"kerberos: keytab {path}" + (f", principal {principal}" if principal else "")
+    assert f"{subject}: PROBLEM: the keytab {path} {problem}" in result.stdout.splitlines()
+    assert "directory example-ad (active_directory), base DN DC=example,DC=test" in result.stdout.splitlines()
+    assert result.stdout.splitlines()[-1] == "1 problem(s) found"
+    assert (result.returncode, result.stderr) == (1, "")

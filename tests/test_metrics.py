@@ -6,26 +6,10 @@ exact whichever worker answered which call and which worker answers the scrape.
 
 from __future__ import annotations
 
-
-from prometheus_client.parser import text_string_to_metric_families
-
 from tests.support.services import (WRONG, authenticate, call, openldap_config, sign_in_cookie,
                                     start_service)
 from tests.support.events import jsonl, notify, wait_for
-from tests.support.services import get, JSONL_ONLY, LOCKOUT, pids_of, TWO_WORKERS
-
-
-def scrape(service, headers: dict | None = None) -> dict[tuple[str, frozenset], float]:
-    """Every sample of one scrape: (name, labels) -> value."""
-    status, response_headers, text = get(service, "/metrics", headers)
-    assert status == 200, (status, text)
-    assert response_headers["content-type"].startswith("text/plain; version=0.0.4")
-    return {(sample.name, frozenset(sample.labels.items())): sample.value
-            for family in text_string_to_metric_families(text) for sample in family.samples}
-
-
-def value(samples: dict, name: str, **labels) -> float | None:
-    return samples.get((name, frozenset(labels.items())))
+from tests.support.services import get, JSONL_ONLY, LOCKOUT, pids_of, scrape, TWO_WORKERS, value
 
 
 def test_logins_over_two_workers_are_counted_exactly_in_every_scrape(openldap, tmp_path):

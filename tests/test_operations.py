@@ -1,7 +1,6 @@
-"""Day-two operations against slapd: reload (SIGHUP and `ssobridge reload`), the audit file, JSON logs, stops.
+"""Day-two operations against slapd: the audit file, JSON logs, stops, `ssobridge reload` without a serve.
 
-docs/operations.md describes each. A reload restarts the workers one by one (granian's respawn_interval,
-3.5 s each), so the reload tests wait for the log's event=reload_done.
+docs/operations.md describes each; reloading a running serve is tests/test_reload.py.
 """
 
 from __future__ import annotations
@@ -13,97 +12,10 @@ import signal
 import socket
 import threading
 import time
-from pathlib import Path
 
-from tests.support.services import (AUTH, WRONG, authenticate, envelope, openldap_config, sign_in_cookie,
-                                    start_service)
+from tests.support.services import (AUTH, NO_SHIELD, WRONG, authenticate, envelope, openldap_config,
+                                    sign_in_cookie, start_service)
 from tests.support.events import wait_for
-
-NO_SHIELD = "[lockout]\nenabled = false\n"  # many wrong passwords in a row, on purpose
-
-
-def messages(text: str) -> str:
-    return f'[messages]\nwrong_credentials = "{text}"\n'
-
-
-def rewrite_messages(config: Path, text: str) -> None:
-    body = re.sub(r'(?m)^wrong_credentials = ".*"$', f'wrong_credentials = "{text}"', config.read_text())
-    config.write_text(body)
-
-
-def count(service, marker: str) -> int:
-    return service.log().count(marker)
-
-
-def test_sighup_and_reload_command_change_a_message_while_logins_go_on_without_a_failure(openldap, tmp_path):
-    user = openldap.users["jdoe"]
-    service = start_service(tmp_path, openldap_config(openldap) + NO_SHIELD + messages("First text."),
-                            server="workers = 2\n", log_level="INFO")
-    answers, stop = [], threading.Event()
-
-    def logins():
-        while not stop.is_set():
-            try:
-                answers.append(authenticate(service, "jdoe", user.password)["OutputVariables"][0])
-            except Exception as e:  # noqa: BLE001 - any failed request is what this test looks for
-                answers.append(repr(e))
-
-    stream = [threading.Thread(target=logins) for _ in range(2)]
-    try:
-        assert authenticate(service, "jdoe", "wrong")["Message"] == "First text."
-        for thread in stream:
-            thread.start()
-        config = tmp_path / "ssobridge.toml"
-        rewrite_messages(config, "Second text.")
-        service.process.send_signal(signal.SIGHUP)
-        wait_for(lambda: count(service, "event=reload_done") == 1, timeout=30)
-        assert authenticate(service, "jdoe", "wrong")["Message"] == "Second text."
-
-        rewrite_messages(config, "Third text.")
-        reload = service.command("reload")
-        assert (reload.returncode, reload.stderr) == (0, "")
-        assert reload.stdout.startswith(f"ssobridge: asked serve (pid {service.process.pid}) to reload ")
-        wait_for(lambda: count(service, "event=reload_done") == 2, timeout=30)
-        assert authenticate(service, "jdoe", "wrong")["Message"] == "Third text."
-    finally:
-        stop.set()
-        for thread in stream:
-            if thread.is_alive():
-                thread.join()
-        service.stop()
-    assert len(answers) > 20
-    # Not one request failed while the workers were replaced, but for the HTTP server's graceful-stop race
-    # (docs/operations.md): a connection an old worker accepted as it was told to stop, before its request
-    # arrived, is reset; at most one per stopped worker (2 workers x 2 reloads).
-    resets = [a for a in answers if a != "Authentication=OK"]
-    assert all("Connection reset by peer" in a for a in resets), resets
-    assert len(resets) <= 4, resets
-
-
-def test_a_broken_config_is_refused_with_its_problems_logged_and_the_old_one_keeps_serving(openldap, tmp_path):
-    service = start_service(tmp_path, openldap_config(openldap) + NO_SHIELD + messages("Kept text."),
-                            server="workers = 1\n", log_level="INFO")
-    try:
-        config = tmp_path / "ssobridge.toml"
-        good = config.read_text()
-        config.write_text(good.replace('wrong_credentials = "Kept text."', 'wrong_credentials = "Lost text.'))
-        service.process.send_signal(signal.SIGHUP)
-        wait_for(lambda: "event=reload_refused" in service.log(), timeout=15)
-        log = service.log()
-        assert re.search(r"ERROR ssobridge event=reload_problem config=\S+ssobridge.toml problem=.*line \d+", log)
-        assert "problems=1 note='the running config goes on serving; fix the file and reload again'" in log
-        assert authenticate(service, "jdoe", "wrong")["Message"] == "Kept text."
-
-        config.write_text(good.replace("[lockout]\nenabled = false", "[lockout]\nenabled = false\nthreshhold = 3"))
-        reload = service.command("reload")  # refused before any signal: the file is checked first
-        assert reload.returncode == 2
-        assert "lockout.threshhold: unknown key" in reload.stderr
-        time.sleep(1)
-        assert "event=reload_requested" in service.log() and count(service, "event=reload_requested") == 1
-        assert authenticate(service, "jdoe", "wrong")["Message"] == "Kept text."
-        assert service.process.poll() is None
-    finally:
-        service.stop()
 
 
 def test_the_audit_file_has_one_json_line_per_login_across_two_workers_and_survives_rotation(openldap, tmp_path):
@@ -119,6 +31,9 @@ def test_the_audit_file_has_one_json_line_per_login_across_two_workers_and_survi
             thread.start()
         for thread in threads:
             thread.join()
+        # jdoe locks at 10 failures (slapd's default policy) when all 10 wrong binds come after the last
+        # good one, as they may in any run: the sign-in below must find the account as before the logins.
+        openldap.unlock(user)
         sign_in_cookie(service, "jdoe")
         authenticate(service, long_name, "wrong-Passw0rd")
         wait_for(lambda: audit.exists() and audit.read_text().count("\n") == 22, timeout=10)

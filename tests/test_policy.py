@@ -1,5 +1,5 @@
 """Directory groups drive GetCustomFieldOptions, StartTicket and StartChat: the policy of
-config.example.toml, applied to users of a real Samba AD domain and a real OpenLDAP directory, read back
+docs/examples/group-rules.toml, applied to users of a real Samba AD domain and a real OpenLDAP directory, read back
 through the .NET client.
 
 The groups the example policy names are added here to both directories (and removed afterwards):
@@ -20,7 +20,7 @@ from tests.support.directory import bound
 from tests.support.services import WEB_SERVICE_PASSWORD, ad_config, openldap_config, start_service
 
 AUTH = f"authPW={WEB_SERVICE_PASSWORD}"
-EXAMPLE = Path(__file__).parent.parent / "config.example.toml"
+EXAMPLE = Path(__file__).parent.parent / "docs" / "examples" / "group-rules.toml"
 EXAMPLE_POLICY = EXAMPLE.read_text(encoding="utf-8").split("\n[policy]\n", 1)[1]
 PREMIUM_REFUSED = "Premium Support is for premium customers. Please choose Support."
 UNAVAILABLE = "The directory is unavailable, so we cannot check your request. Please try again."

@@ -1,21 +1,28 @@
 """GetUserDetails: the helpdesk agent's card of the customer, from real Samba AD and OpenLDAP users,
-read through the .NET client; escaped, cached, and on time even with the directory down."""
+read through the .NET client; escaped, cached, and on time even with the directory down. With several
+workers, the last card in an outage is the same whichever worker answers, and after a restart."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 
 import pytest
 from ldap3 import MODIFY_DELETE, MODIFY_REPLACE
 
 from tests.support.directory import bound
-from tests.support.services import WEB_SERVICE_PASSWORD, ad_config, openldap_config, start_service
+from tests.support.services import (TWO_WORKERS, WEB_SERVICE_PASSWORD, ad_config, call, openldap_config, pids_of,
+                                    start_service)
 
 AUTH = f"authPW={WEB_SERVICE_PASSWORD}"
 PHOTO = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(64)) + b"\xff\xd9"
 USER_INFO = '[user_info]\ngroups_pattern = "team|staff"\ntime_zone = "Europe/Berlin"\ncache_seconds = 60\n'
 HOSTILE_NAME = '<script>alert("name")</script>'
 HOSTILE_TITLE = '<img src=x onerror="alert(1)"> & Co'
+OLD_CARD = "Directory information is not available right now. Shown as of 20"
+CARDS_DATABASE = "ssobridge-cards.db"  # in data_dir: the config's folder here
 
 
 @pytest.fixture(scope="module", params=["ad", "openldap"])
@@ -44,6 +51,18 @@ def details(dotnet, service, username: str = "", email: str = "") -> dict:
     return dotnet.call(service.url, "GetUserDetails", [AUTH, f"username={username}", f"email={email}",
                                                        "brandName=Main", "departmentName=Support", "groupName=Tier 1",
                                                        "ticketNumber=ABC-1", "interactionType=ticket"])
+
+
+def view(service, username: str) -> str:
+    """The card's HTML, asked over a new connection (so any worker may answer)."""
+    result = call(service.url, "GetUserDetails", [AUTH, f"username={username}", "email=", "interactionType=ticket"])
+    assert result["Success"] is True, result
+    return result["UserInfoHtml"] or ""
+
+
+def stored_cards(folder) -> list[str]:
+    with closing(sqlite3.connect(folder / CARDS_DATABASE)) as db:
+        return sorted(key for key, in db.execute("SELECT key FROM user_cards"))
 
 
 def row(label: str, value: str) -> str:
@@ -146,3 +165,58 @@ def test_an_operators_template_replaces_the_default_and_is_autoescaped(openldap,
         with bound(openldap, openldap.admin_dn, openldap.admin_password) as admin:
             admin.modify(openldap.users["no_mail"].dn, {"title": [(MODIFY_REPLACE, ["Agent"])]})
     assert html == '<p class="mine">Name: Nora Mail;Title: &lt;b&gt;Boss&lt;/b&gt;;</p>'
+
+
+@pytest.mark.parametrize("kind", ["ad", "openldap"])
+def test_the_last_card_in_an_outage_comes_from_every_worker_and_after_a_restart(kind, request, tmp_path):
+    """zoe's card viewed once; the directory stopped; views on new connections, answered by both workers, all
+    show her card marked old; after a restart of serve with the directory still down, it is still shown."""
+    directory = request.getfixturevalue("samba_ad" if kind == "ad" else "openldap")
+    user = directory.users["jdoe"]
+    config = (ad_config if kind == "ad" else openldap_config)(directory) + USER_INFO.replace(
+        "cache_seconds = 60", "cache_seconds = 0.2")
+    service = start_service(tmp_path, config, server=TWO_WORKERS, log_level="INFO")
+    restarted = None
+    try:
+        assert row("Name", "John Doe") in view(service, user.login)
+        time.sleep(0.3)  # no longer fresh: every view below asks the directory first
+        with directory.outage():
+            answers, workers = [], set()
+            with ThreadPoolExecutor(16) as pool:
+                for _ in range(4):  # until both workers have answered (the kernel picks who accepts)
+                    answers += pool.map(lambda _: view(service, user.login), range(32))
+                    workers = set(pids_of(service.log(), "event=user_details_degraded "))
+                    if len(workers) == 2:
+                        break
+            assert len(workers) == 2
+            assert [OLD_CARD in html and row("Name", "John Doe") in html for html in answers] == [True] * len(answers)
+            service.stop()
+            restarted = start_service(tmp_path, config, server=TWO_WORKERS, log_level="INFO")
+            after = [view(restarted, user.login) for _ in range(6)]
+            assert [OLD_CARD in html and row("Name", "John Doe") in html for html in after] == [True] * 6
+    finally:
+        service.stop()
+        if restarted is not None:
+            restarted.stop()
+
+
+def test_the_card_store_is_private_bounded_by_cache_size_and_forgets_after_stale_seconds(openldap, tmp_path):
+    users = openldap.users
+    name = {key: row("Name", users[key].display_name or users[key].cn) for key in ("jdoe", "no_mail", "non_ascii")}
+    config = openldap_config(openldap) + "[user_info]\ncache_size = 2\nstale_seconds = 1.5\n"
+    service = start_service(tmp_path, config, server=TWO_WORKERS)
+    try:
+        for key in ("jdoe", "no_mail", "non_ascii"):
+            assert name[key] in view(service, users[key].login)
+        assert stored_cards(tmp_path) == sorted(f"{users[key].login}|" for key in ("no_mail", "non_ascii"))
+        files = sorted(p for p in tmp_path.iterdir() if p.name.startswith(CARDS_DATABASE))
+        assert [p.name for p in files] == [CARDS_DATABASE, f"{CARDS_DATABASE}-shm", f"{CARDS_DATABASE}-wal"]
+        assert [p.stat().st_mode & 0o777 for p in files] == [0o600, 0o600, 0o600]
+        time.sleep(1.6)  # older than stale_seconds
+        with openldap.outage():
+            html = view(service, users["no_mail"].login)
+            assert "Directory information is not available right now." in html
+            assert name["no_mail"] not in html and "Shown as of" not in html
+            assert stored_cards(tmp_path) == [f"{users['non_ascii'].login}|"]
+    finally:
+        service.stop()

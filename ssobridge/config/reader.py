@@ -78,7 +78,8 @@ class _Environment:
         if name in os.environ:
             return os.environ[name]
         if self._dotenv is None:
-            self._dotenv = dotenv_values(self._path) if self._path.is_file() else {}
+            # Literal values: a password with "${...}" in it is a password, not a reference to expand.
+            self._dotenv = dotenv_values(self._path, interpolate=False) if self._path.is_file() else {}
         return self._dotenv.get(name)
 
     def get(self, name: str) -> str | None:

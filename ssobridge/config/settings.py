@@ -222,9 +222,9 @@ class UserInfoSettings:
     template: str | None = None  # an operator's Jinja2 template file; None: the one shipped
     date_format: str = "%Y-%m-%d %H:%M"  # strftime, for password expiry and last logon
     time_zone: str = "UTC"  # dates are shown in this zone
-    cache_seconds: float = 300.0  # a card is fresh this long
+    cache_seconds: float = 300.0  # a card is fresh this long, for every worker (data_dir/ssobridge-cards.db)
     stale_seconds: float = 86400.0  # an older card is still shown this long when the directory cannot answer
-    cache_size: int = 10_000  # at most this many cards are kept; the least recently used go first
+    cache_size: int = 10_000  # at most this many cards are kept; the least recently written or viewed go first
     latency_budget_ms: float = 800.0  # GetUserDetails answers within this, with a notice if it must
     photo_max_bytes: int = 100_000  # larger photos are left out
     unavailable_notice: str = "Directory information is not available right now."  # when nothing is known

@@ -11,6 +11,7 @@ import hmac
 from typing import Callable
 
 from .. import metrics
+from ..cards import CardStore
 from ..config import Config
 from ..directory import DirectorySet
 from ..lockout import Shield
@@ -26,7 +27,7 @@ PERMISSION_DENIED = "Permission Denied"
 
 class Bridge:
     def __init__(self, config: Config, directories: DirectorySet, events: EventProvider | None = None,
-                 shield: Shield | None = None):
+                 shield: Shield | None = None, cards: CardStore | None = None):
         self._passwords = {
             name: config.provider_passwords.get(op.password_key, config.web_service_password).encode("utf-8")
             for name, op in OPERATIONS.items()
@@ -38,7 +39,7 @@ class Bridge:
         if directories.directories and config.policy.enabled:
             providers["requests"] = RequestProvider(directories, config.policy)
         if directories.directories and config.user_info is not None:
-            providers["userinfo"] = UserInfoProvider(directories, config.user_info)
+            providers["userinfo"] = UserInfoProvider(directories, config.user_info, cards)
         if events is not None:
             providers["events"] = events
         self._handlers: dict[str, Callable[[Variables], ProviderResult]] = {}

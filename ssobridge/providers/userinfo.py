@@ -1,18 +1,21 @@
 """GetUserDetails: the customer's directory profile as a card on every ticket view.
 
-Called on EVERY ticket view, so it answers from a per-user cache and keeps a latency budget: when the
-directory is slow or down, the answer comes within the budget, with the last card known (marked as
-such) or a short notice, while the lookup goes on in the background and fills the cache for next time.
-An unknown customer gets Success=true and no card, as the vendor documents.
+Called on EVERY ticket view, so it answers from the card store (cards/store.py: one for every worker
+process of the host, kept across restarts) and keeps a latency budget: when the directory is slow or down,
+the answer comes within the budget, with the last card known (marked as such) or a short notice, while the
+lookup goes on in the background and fills the store for next time. An unknown customer gets Success=true
+and no card, as the vendor documents.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
+import hashlib
+import json
 import logging
 import queue
 import threading
-import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -21,9 +24,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import jinja2
-from cachetools import TTLCache
 
 from .. import metrics
+from ..cards import CardStore
 from ..config import UserInfoSettings
 from ..directory import AccountState, AmbiguousUser, Directory, DirectorySet, DirectoryUnavailable, UserEntry
 from .base import ProviderResult, Variables
@@ -64,12 +67,14 @@ class Card:
     state: str
     notice: str | None = None
 
+    def to_json(self) -> str:
+        return json.dumps({"fields": self.fields, "groups": self.groups, "photo": self.photo, "state": self.state})
 
-@dataclass
-class _Cached:
-    html: str  # "" for a customer not in the directory
-    card: Card | None
-    at: float
+    @classmethod
+    def from_json(cls, text: str, notice: str | None = None) -> Card:
+        data = json.loads(text)
+        return cls(tuple((label, value) for label, value in data["fields"]), tuple(data["groups"]), data["photo"],
+                   data["state"], notice)
 
 
 class LookupPool:
@@ -104,22 +109,28 @@ class LookupPool:
                 future.set_exception(e)
 
 
+@functools.cache
+def _process_lookups() -> LookupPool:
+    """One pool per process, shared by every provider built in it: a reload builds a new provider, and the
+    threads of a pool of its own would never end (they wait on its queue)."""
+    return LookupPool(LOOKUP_WORKERS, LOOKUP_BACKLOG)
+
+
 class UserInfoProvider:
-    def __init__(self, directories: DirectorySet, settings: UserInfoSettings,
+    def __init__(self, directories: DirectorySet, settings: UserInfoSettings, cards: CardStore | None = None,
                  lookups: LookupPool | None = None):
+        """cards: the host's card store (app.card_store); None: one in memory, for this provider only."""
         self.directories = directories
         self.settings = settings
         loader = jinja2.FileSystemLoader(str(_template_folder(settings.template)))
         self.template = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined) \
             .get_template(_template_name(settings.template))
         self.zone = ZoneInfo(settings.time_zone)
-        # Bounded: the least recently viewed cards go first; none is kept past stale_seconds (freshness
-        # is still judged by cache_seconds, from _Cached.at).
-        self._cache: TTLCache[str, _Cached] = TTLCache(maxsize=settings.cache_size, ttl=settings.stale_seconds,
-                                                       timer=time.monotonic)
+        self.cards = cards or CardStore(None, settings.cache_size, settings.stale_seconds)
+        self.form = card_form(settings, self.template.filename)
         self._in_flight: dict[str, Future] = {}
         self._lock = threading.Lock()
-        self._lookups = lookups or LookupPool(LOOKUP_WORKERS, LOOKUP_BACKLOG)
+        self._lookups = lookups or _process_lookups()
 
     def user_details(self, variables: Variables) -> ProviderResult:
         username = (variables.get("username") or "").strip()
@@ -127,28 +138,26 @@ class UserInfoProvider:
         if not username and not email:
             return ProviderResult(True, NOT_FOUND)
         key = f"{username.lower()}|{email.lower()}"
-        now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(key)
-        fresh = cached is not None and now - cached.at < self.settings.cache_seconds
+        stored = self.cards.get(key)
+        # A card made with other settings (a template or fields changed since) is looked up again.
+        fresh = stored is not None and stored.form == self.form and stored.age < self.settings.cache_seconds
         metrics.cache("user_card", fresh)
         if fresh:
-            return self._answer(cached.html)
+            return self._answer(stored.html)
         future, reason = self._lookup(key, username, email), "too many lookups waiting"
         if future is not None:
             try:
-                return self._answer(future.result(timeout=self.settings.latency_budget_ms / 1000).html)
+                return self._answer(future.result(timeout=self.settings.latency_budget_ms / 1000))
             except FutureTimeout:
                 reason = "latency budget exceeded"
             except DirectoryUnavailable as e:
                 reason = str(e)
         log.warning("event=user_details_degraded user=%r email=%r reason=%r", username, email, reason)
-        if cached and now - cached.at < self.settings.stale_seconds:
-            if cached.card is None:
-                return self._answer(cached.html)
-            stale = Card(cached.card.fields, cached.card.groups, cached.card.photo, cached.card.state,
-                         notice=f"{self.settings.unavailable_notice} Shown as of "
-                                f"{self._format(datetime.fromtimestamp(time.time() - (now - cached.at), self.zone))}.")
+        if stored is not None:  # younger than stale_seconds: the store keeps no older card
+            if stored.card is None:
+                return self._answer("")
+            shown_as_of = self._format(datetime.fromtimestamp(stored.written, self.zone))
+            stale = Card.from_json(stored.card, notice=f"{self.settings.unavailable_notice} Shown as of {shown_as_of}.")
             return self._answer(self.template.render(card=stale))
         notice = Card((), (), None, "unknown", notice=self.settings.unavailable_notice)
         return self._answer(self.template.render(card=notice))
@@ -157,30 +166,32 @@ class UserInfoProvider:
         return ProviderResult(True, FOUND if html else NOT_FOUND, html=html)
 
     def _lookup(self, key: str, username: str, email: str) -> Future | None:
-        """One lookup per customer at a time; its result fills the cache even if the caller stopped waiting.
-        None: the lookup queue is full."""
+        """One lookup per customer at a time in this process; its card is stored even if the caller stopped
+        waiting. None: the lookup queue is full."""
         with self._lock:
             future = self._in_flight.get(key)
             if future is None:
                 future = Future()
-                future.add_done_callback(lambda done: self._store(key, done))
-                if not self._lookups.submit(future, self._render, username, email):
+                future.add_done_callback(lambda done: self._done(key))
+                if not self._lookups.submit(future, self._render, key, username, email):
                     return None
                 self._in_flight[key] = future
         return future
 
-    def _store(self, key: str, done: Future) -> None:
+    def _done(self, key: str) -> None:
         with self._lock:
             self._in_flight.pop(key, None)
-            if done.exception() is None:
-                self._cache[key] = done.result()
 
-    def _render(self, username: str, email: str) -> _Cached:
+    def _render(self, key: str, username: str, email: str) -> str:
+        """The card's HTML, stored before it is answered: a card shown once is there for every worker."""
         directory, entry = self._find(username, email)
         if entry is None:
-            return _Cached("", None, time.monotonic())
+            self.cards.put(key, self.form, "", None)
+            return ""
         card = self.card(directory, entry)
-        return _Cached(self.template.render(card=card), card, time.monotonic())
+        html = self.template.render(card=card)
+        self.cards.put(key, self.form, html, card.to_json())
+        return html
 
     def _find(self, username: str, email: str) -> tuple[Directory | None, UserEntry | None]:
         try:
@@ -230,6 +241,14 @@ class UserInfoProvider:
 
     def _format(self, moment: datetime | None) -> str | None:
         return moment.astimezone(self.zone).strftime(self.settings.date_format) if moment else None
+
+
+def card_form(settings: UserInfoSettings, template_file: str | None) -> str:
+    """What a stored card's HTML was made with: the settings that shape it and the template's text."""
+    template = Path(template_file).read_text(encoding="utf-8") if template_file else ""
+    shape = [settings.fields, settings.groups_pattern.pattern, settings.groups_pattern.flags, settings.date_format,
+             settings.time_zone, settings.photo_max_bytes, template]
+    return hashlib.sha256(json.dumps(shape).encode("utf-8")).hexdigest()[:16]
 
 
 def _template_folder(path: str | None) -> Path:

@@ -26,18 +26,27 @@ verify_keytab does what a browser would, with the keytab's own key as the client
 granting ticket for the principal from the KDC, a service ticket for the principal itself, and accept().
 The principal must be a client name the KDC knows: Windows' `ktpass -mapuser` sets the account's
 userPrincipalName to it; with `samba-tool spn add`, set userPrincipalName as well (docs/smartertrack-setup.md).
+
+The Python modules for all this come with ssobridge's optional `kerberos` extra (INSTALL_EXTRA); missing_modules()
+says which of them do not import here, so serve, check and reload refuse a Kerberos config before they start
+(app.require_installed) instead of every Negotiate attempt failing on an ImportError.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import importlib
 import os
 import re
 import sys
 from dataclasses import dataclass
 
 CHALLENGE = ("WWW-Authenticate", "Negotiate")
+# What this module imports, from the extra (pyspnego[kerberos]: pyspnego, and on Linux gssapi and krb5, which
+# build against MIT krb5). SSPI on Windows needs pyspnego only.
+MODULES = ("spnego",) if sys.platform == "win32" else ("gssapi", "krb5", "spnego")
+INSTALL_EXTRA = "pip install 'ssobridge[kerberos]'"
 
 
 @dataclass(frozen=True)
@@ -97,9 +106,15 @@ class KerberosAcceptor:
             return f"the keytab {self.keytab} does not exist"
         if not os.access(self.keytab, os.R_OK):
             return f"the keytab {self.keytab} cannot be read by this process"
-        principal = self.principal or _first_principal(self.keytab)
-        if principal is None:
+        held = _keytab_principals(self.keytab)
+        if isinstance(held, str):
+            return f"the keytab {self.keytab} cannot be read: {held}"
+        if not held:
             return f"the keytab {self.keytab} holds no key"
+        # krb5 looks a principal up in a keytab by its exact name; one without a realm gets the default realm.
+        if self.principal and "@" in self.principal and self.principal not in held:
+            return f"the keytab {self.keytab} holds no key for {self.principal}, only for {', '.join(held)}"
+        principal = self.principal or held[0]
         service, _, host = principal.partition("@")[0].partition("/")
         if not host:
             return f"{principal} is not a service principal (SERVICE/host@REALM, e.g. HTTP/sso.example.com@REALM)"
@@ -119,6 +134,23 @@ class KerberosAcceptor:
         if result.error:
             return f"the keytab cannot accept a ticket the KDC issued for {principal}: {result.error}"
         return None
+
+
+def missing_modules() -> list[str]:
+    """Each module of MODULES that does not import here: its name when it is not installed, else with why,
+    e.g. ["gssapi (libgssapi_krb5.so.2: cannot open shared object file ...)"].
+
+    Imported, not only looked up (importlib.util.find_spec): a module whose C library is missing (libgssapi_krb5
+    removed after the build) is found, and fails only when imported. About 0.1 s, once per process."""
+    missing = []
+    for name in MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            missing.append(name if error.name == name else f"{name} ({error})")
+        except (ImportError, OSError) as error:
+            missing.append(f"{name} ({error})")
+    return missing
 
 
 def _negotiate_token(header: str | None) -> bytes | str:
@@ -145,13 +177,19 @@ def _accept_sspi(token: bytes) -> KerberosResult:
                           response_token=base64.b64encode(answer).decode() if answer else None)
 
 
-def _first_principal(keytab: str) -> str | None:
+def _keytab_principals(keytab: str) -> list[str] | str:
+    """The principals the keytab holds keys for, each once, in its order; or why krb5 cannot read it."""
     import krb5
 
-    context = krb5.init_context()
-    for entry in krb5.kt_resolve(context, f"FILE:{keytab}".encode()):
-        return entry.principal.name.decode() if isinstance(entry.principal.name, bytes) else str(entry.principal)
-    return None
+    try:
+        entries = list(krb5.kt_resolve(krb5.init_context(), f"FILE:{keytab}".encode()))
+    except krb5.Krb5Error as error:
+        reason = _reason(error)
+        if "format version" in reason:  # what krb5 says of any file that is not a keytab, an empty one too
+            reason += " (not a keytab: make one with ktpass or `samba-tool domain exportkeytab`)"
+        return reason
+    names = (e.principal.name.decode() if isinstance(e.principal.name, bytes) else str(e.principal) for e in entries)
+    return list(dict.fromkeys(names))
 
 
 def _reason(error: BaseException) -> str:

@@ -51,17 +51,35 @@ def tune_malloc() -> None:
         _LIBC.mallopt(_M_ARENA_MAX, 2)
 
 
-class RSGIEndpoint:
-    """Reads the request (at most max_body bytes, within body_seconds), then runs `wsgi` on one of
-    `threads` threads. In the worker process, on_start runs before serving, on_ready once it accepts
-    connections, on_stop after."""
+class Application:
+    """What one config serves: its WSGI endpoint (`wsgi`), the body limits and `threads` threads, and the
+    runtime behind them (closed with it). A reload replaces it in the endpoint while requests go on
+    (RSGIEndpoint.replace); requests count themselves in and out, so `idle` says when the last request
+    on a replaced one has been answered and it may be closed."""
 
-    def __init__(self, wsgi: Callable, max_body: int, body_seconds: float, threads: int,
-                 on_start: Callable[[], None], on_ready: Callable[[], None], on_stop: Callable[[], None]):
-        self._wsgi = wsgi
-        self._max_body = max_body
-        self._body_seconds = body_seconds
-        self._pool = _Threads(threads, "ssobridge-request")
+    def __init__(self, wsgi: Callable, max_body: int, body_seconds: float, threads: int, runtime=None):
+        self.wsgi, self.max_body, self.body_seconds = wsgi, max_body, body_seconds
+        self.runtime = runtime  # start(), retire() and close(): app.Runtime
+        self.pool = _Threads(threads, "ssobridge-request")
+        self.in_flight = 0  # requests on it, counted under RSGIEndpoint's lock
+        self.replaced = False
+        self.idle = threading.Event()  # set once it is replaced and no request is left on it
+
+    def close(self) -> None:
+        self.pool.shutdown()
+        if self.runtime is not None:
+            self.runtime.close()
+
+
+class RSGIEndpoint:
+    """Reads the request (at most max_body bytes, within body_seconds), then runs the Application's WSGI
+    endpoint on one of its threads. In the worker process, on_start runs before serving, on_ready once it
+    accepts connections, on_stop when it stops (then the Application serving is closed)."""
+
+    def __init__(self, application: Application, on_start: Callable[[], None], on_ready: Callable[[], None],
+                 on_stop: Callable[[], None]):
+        self._application = application
+        self._lock = threading.Lock()  # the application in use and its in_flight count change together
         self._on_start, self._on_ready, self._on_stop = on_start, on_ready, on_stop
         self._served = 0
 
@@ -72,25 +90,45 @@ class RSGIEndpoint:
         loop.call_soon(self._on_ready)  # the loop runs once granian's listener does
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._pool.shutdown()
         self._on_stop()
+        self._application.close()
+
+    def replace(self, application: Application) -> Application:
+        """From any thread: `application` answers every request from now on, on every connection (keep-alive
+        ones included); the one it replaced is returned, to be closed once `idle`."""
+        with self._lock:
+            old, self._application = self._application, application
+            old.replaced = True
+            idle = old.in_flight == 0
+        if idle:
+            old.idle.set()
+        return old
 
     async def __rsgi__(self, scope, protocol) -> None:
         if scope.proto != "http":
             return
+        with self._lock:
+            application = self._application
+            application.in_flight += 1
         try:
-            await self._serve(scope, protocol)
-        except ProtocolClosed:  # the client left before its request arrived whole: nobody to answer
+            await self._serve(application, scope, protocol)
+        except ProtocolClosed:  # the client left before its answer could be sent: nobody to answer
             return
         except Exception as e:  # a bug: say where, never what (the message may quote the request)
             log.error("event=internal_error error=%s at=%s", type(e).__name__, _where(e))
             protocol.response_bytes(500, [("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close")],
                                     b"Internal error in ssobridge; the log has the details.")
+        finally:
+            with self._lock:
+                application.in_flight -= 1
+                idle = application.replaced and application.in_flight == 0
+            if idle:
+                application.idle.set()
 
-    async def _serve(self, scope, protocol) -> None:
+    async def _serve(self, application: Application, scope, protocol) -> None:
         headers = scope.headers
         soap12 = "application/soap+xml" in (headers.get("content-type") or "").lower()
-        body, problem = await self._read_body(protocol, headers.get("content-length"))
+        body, problem = await _read_body(application, protocol, headers.get("content-length"))
         if problem is not None:
             log.warning("event=request_refused status=%s reason=%r remote=%s", problem[0][:3], problem[1],
                         scope.client.rpartition(":")[0])
@@ -98,49 +136,60 @@ class RSGIEndpoint:
             protocol.response_bytes(status, response_headers, data)
             return
         environ = _environ(scope, body)
-        status, response_headers, data = await self._pool.run(_call_wsgi, self._wsgi, environ)
+        status, response_headers, data = await application.pool.run(_call_wsgi, application.wsgi, environ)
         protocol.response_bytes(status, response_headers, data)
         self._served += 1
         if _malloc_trim is not None and (len(body) > TRIM_AFTER_BYTES or self._served % TRIM_EVERY == 0):
             del body, environ, data
             _malloc_trim(0)
 
-    async def _read_body(self, protocol, length_header: str | None) -> tuple[bytes, tuple[str, str] | None]:
-        too_large = ("413 Payload Too Large", f"Request body larger than {self._max_body} bytes.")
-        if length_header is not None:
-            if not length_header.strip().isdigit():
-                return b"", ("400 Bad Request", "Invalid Content-Length.")
-            if int(length_header) > self._max_body:
-                if int(length_header) <= DRAIN_FACTOR * self._max_body:
-                    await self._drain(protocol, DRAIN_FACTOR * self._max_body)
-                return b"", too_large
-        chunks, size = [], 0
-        try:
-            async with asyncio.timeout(self._body_seconds):
-                if length_header is not None:  # framed by its Content-Length, within max_body: in one await
-                    return await protocol(), None
-                async for chunk in protocol:
-                    size += len(chunk)
-                    if size > self._max_body:
-                        await self._drain(protocol, DRAIN_FACTOR * self._max_body - size)
-                        return b"", too_large
-                    chunks.append(chunk)
-        except TimeoutError:
-            return b"", ("408 Request Timeout", f"The request body did not arrive within {self._body_seconds:g} s.")
-        return b"".join(chunks), None
 
-    async def _drain(self, protocol, limit: int) -> None:
-        """Read and drop a refused body of moderate size (kept nowhere): closing a socket with unread data
-        makes the kernel reset the connection, and the client may then never see the 413. Bodies beyond
-        `limit`, or slower than the deadline, are not waited for; those clients get the reset."""
-        try:
-            async with asyncio.timeout(self._body_seconds):
-                async for chunk in protocol:
-                    limit -= len(chunk)
-                    if limit <= 0:
-                        return
-        except TimeoutError:
-            return
+CUT_SHORT = ("400 Bad Request", "The request body ended before the length its headers announced.")
+
+
+async def _read_body(application: Application, protocol, length_header: str | None) \
+        -> tuple[bytes, tuple[str, str] | None]:
+    """The body, or the refusal to answer instead. A body that ends before its Content-Length (or its
+    last chunk) because the client half-closed is the client's fault: a 400, not granian's bare 500."""
+    max_body, seconds = application.max_body, application.body_seconds
+    too_large = ("413 Payload Too Large", f"Request body larger than {max_body} bytes.")
+    if length_header is not None:
+        if not length_header.strip().isdigit():
+            return b"", ("400 Bad Request", "Invalid Content-Length.")
+        if int(length_header) > max_body:
+            if int(length_header) <= DRAIN_FACTOR * max_body:
+                await _drain(protocol, DRAIN_FACTOR * max_body, seconds)
+            return b"", too_large
+    chunks, size = [], 0
+    try:
+        async with asyncio.timeout(seconds):
+            if length_header is not None:  # framed by its Content-Length, within max_body: in one await
+                return await protocol(), None
+            async for chunk in protocol:
+                size += len(chunk)
+                if size > max_body:
+                    await _drain(protocol, DRAIN_FACTOR * max_body - size, seconds)
+                    return b"", too_large
+                chunks.append(chunk)
+    except TimeoutError:
+        return b"", ("408 Request Timeout", f"The request body did not arrive within {seconds:g} s.")
+    except ProtocolClosed:
+        return b"", CUT_SHORT
+    return b"".join(chunks), None
+
+
+async def _drain(protocol, limit: int, seconds: float) -> None:
+    """Read and drop a refused body of moderate size (kept nowhere): closing a socket with unread data
+    makes the kernel reset the connection, and the client may then never see the 413. Bodies beyond
+    `limit`, or slower than the deadline, are not waited for; those clients get the reset."""
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in protocol:
+                limit -= len(chunk)
+                if limit <= 0:
+                    return
+    except (TimeoutError, ProtocolClosed):  # too slow, or the client stopped sending: the 413 still goes out
+        return
 
 
 class _Threads:

@@ -1,5 +1,5 @@
 """A fake directory set for fast provider tests: people are real UserEntry objects with their groups and
-account states, on config.example.toml's policy; and the request variables of the three policy operations."""
+account states, on docs/examples/group-rules.toml's policy; and the request variables of the three policy operations."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ssobridge.directory.groups import Group
 from ssobridge.providers.base import CustomFieldChange
 from ssobridge.providers.requests import RequestProvider
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "group-rules.toml"
 
 
 def example_policy():

@@ -11,7 +11,7 @@ Fixtures (module-scoped services; each starts on first use in a test module and 
 
 Running the service:
   start_service(workdir, body, password=WEB_SERVICE_PASSWORD, tls=None, smartertrack="", log_level="DEBUG",
-                server="")
+                server="", python=sys.executable)
       -> Service(url, process, log_path) with log() and stop(); body is the config after the generated
       [server], [smartertrack] and [logging] sections. A test that starts one stops it (try/finally).
   WEB_SERVICE_PASSWORD (the [smartertrack] web_service_password), free_port(), toml_string(value).
@@ -101,6 +101,7 @@ class Service:
     url: str
     process: subprocess.Popen
     log_path: Path
+    python: str = sys.executable  # the interpreter of the virtualenv it runs in
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -108,7 +109,7 @@ class Service:
     def command(self, *arguments: str) -> subprocess.CompletedProcess:
         """`ssobridge ARGUMENTS --config` this service's config (e.g. "unlock", login), output captured."""
         config = self.log_path.parent / "ssobridge.toml"
-        return subprocess.run([sys.executable, "-m", "ssobridge", *arguments, "--config", str(config)],
+        return subprocess.run([self.python, "-m", "ssobridge", *arguments, "--config", str(config)],
                               capture_output=True, text=True, timeout=60)
 
     def unlock(self, login: str) -> None:
@@ -126,11 +127,13 @@ class Service:
 
 
 def start_service(workdir: Path, body: str, password: str = WEB_SERVICE_PASSWORD, tls=None,
-                  smartertrack: str = "", log_level: str = "DEBUG", server: str = "") -> Service:
+                  smartertrack: str = "", log_level: str = "DEBUG", server: str = "",
+                  python: str = sys.executable) -> Service:
     """Write a config (a [server] and [smartertrack] section are added) and start the service on it.
 
     tls: a key pair (cert_file, key_file) to serve HTTPS with; smartertrack: more lines for [smartertrack];
-    server: more lines for [server] (e.g. "request_timeout = 3\n").
+    server: more lines for [server] (e.g. "request_timeout = 3\n"); python: the interpreter of another
+    virtualenv to run it in (tests/support/installs.py).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -144,10 +147,10 @@ def start_service(workdir: Path, body: str, password: str = WEB_SERVICE_PASSWORD
                       f'[logging]\nlevel = "{log_level}"\n{body}', encoding="utf-8")
     log_path = workdir / "ssobridge.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "ssobridge", "serve", "--config", str(config)],
+        process = subprocess.Popen([python, "-m", "ssobridge", "serve", "--config", str(config)],
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
                                    env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=workdir)
-    service = Service(f"{scheme}://127.0.0.1:{port}/ExternalProvider.asmx", process, log_path)
+    service = Service(f"{scheme}://127.0.0.1:{port}/ExternalProvider.asmx", process, log_path, python)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -301,6 +304,7 @@ TWO_WORKERS = "workers = 2\n"
 JSONL_ONLY = ('[events]\ndatabase = "events.db"\n'
               '[[events.sink]]\nname = "archive"\ntype = "jsonl"\npath = "events.jsonl"\n')
 LOCKOUT = "Too many failed sign-ins. Try again later or contact your IT helpdesk."
+NO_SHIELD = "[lockout]\nenabled = false\n"  # many wrong passwords in a row, on purpose
 
 
 def settings_for(directory, **overrides) -> DirectorySettings:
@@ -332,3 +336,17 @@ def get(service, path: str, headers: dict | None = None) -> tuple[int, dict, str
             return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read().decode("utf-8")
     except urllib.error.HTTPError as e:
         return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read().decode("utf-8")
+
+
+def scrape(service, headers: dict | None = None) -> dict[tuple[str, frozenset], float]:
+    """Every sample of one GET /metrics: (name, labels) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+    status, response_headers, text = get(service, "/metrics", headers)
+    assert status == 200, (status, text)
+    assert response_headers["content-type"].startswith("text/plain; version=0.0.4")
+    return {(sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def value(samples: dict, name: str, **labels) -> float | None:
+    return samples.get((name, frozenset(labels.items())))

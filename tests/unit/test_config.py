@@ -36,6 +36,18 @@ def write(tmp_path, text, dotenv=None):
     return path
 
 
+@pytest.mark.parametrize("line, password", [
+    ("BIND_PASSWORD='p@ss${HOME}word #1'", "p@ss${HOME}word #1"),  # single quotes: exactly as written
+    ('BIND_PASSWORD="it\'s \\"quoted\\" ${HOME}"', 'it\'s "quoted" ${HOME}'),
+    ("BIND_PASSWORD=plain${HOME}$x # a comment", "plain${HOME}$x"),
+])
+def test_dotenv_values_are_literal_as_docs_configuration_md_quotes_them(tmp_path, monkeypatch, line, password):
+    monkeypatch.setenv("ST_PASSWORD", "x")
+    monkeypatch.setenv("HOME", "/expanded")
+    config = load(write(tmp_path, VALID, line + "\n"))
+    assert config.directories[0].bind_password == password
+
+
 def test_valid_config_with_secrets_from_environment_and_dotenv(tmp_path, monkeypatch):
     monkeypatch.setenv("ST_PASSWORD", "from-env")
     config = load(write(tmp_path, VALID, 'ST_PASSWORD="from-dotenv"\nBIND_PASSWORD="p$ss"\n'))

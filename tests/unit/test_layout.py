@@ -31,7 +31,8 @@ LAYERS = (
     ("ssobridge.providers",),
     ("ssobridge.wire", "ssobridge.sso"),
     ("ssobridge.app",),
-    ("ssobridge.diagnose", "ssobridge.serve"),
+    ("ssobridge.diagnose", "ssobridge.reload"),
+    ("ssobridge.serve",),
     ("ssobridge.cli",),
     ("ssobridge.__main__", "ssobridge"),
 )

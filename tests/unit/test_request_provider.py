@@ -1,4 +1,4 @@
-"""GetCustomFieldOptions, StartTicket and StartChat (providers/requests.py) on config.example.toml's policy,
+"""GetCustomFieldOptions, StartTicket and StartChat (providers/requests.py) on docs/examples/group-rules.toml's policy,
 case by case, with a FAKE directory set: people are real UserEntry objects with their groups and account
 states, so a rule change is checked in milliseconds. tests/test_policy.py proves the same on real
 directories through the .NET client.
