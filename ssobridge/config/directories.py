@@ -50,8 +50,7 @@ def _directory(t: Table, index: int, attributes: tuple[OutputMapping, ...]) -> D
         t.problem("urls", 'is required: a list such as ["ldaps://dc1.example.com"]')
     start_tls = t.get("start_tls", bool)
     allow_plaintext = t.get("allow_plaintext", bool)
-    for url in urls:
-        _check_url(t, url, start_tls, allow_plaintext)
+    urls = tuple(normal_url(url) if _check_url(t, url, start_tls, allow_plaintext) else url for url in urls)
     ca_file = t.text("ca_file")
     if ca_file and not Path(ca_file).is_file():
         t.problem("ca_file", f"file not found: {ca_file}")
@@ -93,20 +92,36 @@ def _directory(t: Table, index: int, attributes: tuple[OutputMapping, ...]) -> D
     )
 
 
-def _check_url(t: Table, url: str, start_tls: bool, allow_plaintext: bool) -> None:
+def normal_url(url: str) -> str:
+    """One spelling per server, used everywhere (logs, metrics, check, UserEntry.server): the scheme and host in
+    lower case, the port always written (636 for ldaps, 389 for ldap), nothing after it."""
+    parts = urlsplit(url)
+    tls = parts.scheme.lower() == "ldaps"
+    return server_url(tls, parts.hostname or "", parts.port or (636 if tls else 389))
+
+
+def server_url(tls: bool, host: str, port: int) -> str:
+    host = host.lower()
+    return f"{'ldaps' if tls else 'ldap'}://{'[' + host + ']' if ':' in host else host}:{port}"
+
+
+def _check_url(t: Table, url: str, start_tls: bool, allow_plaintext: bool) -> bool:
+    """Whether `url` can be used (each problem recorded)."""
     parts = urlsplit(url)
     if parts.scheme not in ("ldap", "ldaps") or not parts.hostname:
         t.problem("urls", f"{url!r} is not an ldap:// or ldaps:// URL with a host")
-        return
+        return False
     try:
         parts.port
     except ValueError:
         t.problem("urls", f"{url!r} has an invalid port")
+        return False
     if parts.scheme == "ldaps" and start_tls:
         t.problem("start_tls", f"{url!r} is already TLS (ldaps://); start_tls is for ldap:// URLs")
     if parts.scheme == "ldap" and not start_tls and not allow_plaintext:
         t.problem("urls", f"{url!r} would send passwords in clear text: use ldaps://, or set "
                           "start_tls = true, or (not recommended) allow_plaintext = true")
+    return True
 
 
 def _check_user_filter(t: Table, user_filter: str) -> None:

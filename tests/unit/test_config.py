@@ -164,7 +164,24 @@ def test_start_tls_or_explicit_plaintext_makes_ldap_urls_acceptable(tmp_path):
     for setting in ("start_tls = true", "allow_plaintext = true"):
         text = base.replace('urls = ["ldaps://dc1.example.test", "ldaps://dc2.example.test:636"]',
                             f'urls = ["ldap://dc1.example.test"]\n{setting}')
-        assert load(write(tmp_path, text)).directories[0].urls == ("ldap://dc1.example.test",)
+        assert load(write(tmp_path, text)).directories[0].urls == ("ldap://dc1.example.test:389",)
+
+
+@pytest.mark.parametrize("written, normal", [
+    ("ldaps://dc1.example.test", "ldaps://dc1.example.test:636"),
+    ("LDAPS://DC1.Example.Test:636/", "ldaps://dc1.example.test:636"),
+    ("ldaps://127.0.0.88", "ldaps://127.0.0.88:636"),
+    ("ldaps://[::1]", "ldaps://[::1]:636"),
+    ("ldap://dc1.example.test:3268", "ldap://dc1.example.test:3268"),
+])
+def test_a_directory_url_has_one_spelling_everywhere(written, normal):
+    """Logs, metrics (ssobridge_directory_server_up), check and UserEntry.server all use the config's URL; a
+    connection names its server the same way (directory.connections.connection_url -> server_url)."""
+    from ssobridge.config.directories import normal_url, server_url
+    from urllib.parse import urlsplit
+    assert normal_url(written) == normal
+    parts = urlsplit(normal)
+    assert server_url(parts.scheme == "ldaps", parts.hostname, parts.port) == normal
 
 
 def test_missing_and_broken_files_are_reported_plainly(tmp_path, monkeypatch):
