@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from cryptography import x509
+
 from ..mapping import Candidate, OutputMapping
 from .reader import Table
 from .settings import DEFAULT_USER_FILTERS, DIRECTORY_TYPES, DirectorySettings
@@ -13,14 +15,14 @@ from .settings import DEFAULT_USER_FILTERS, DIRECTORY_TYPES, DirectorySettings
 _USER_FILTER_FIELDS = re.compile(r"\{([^{}]*)\}")
 
 
-def directories_list(entries: list, attributes: tuple[OutputMapping, ...],
-                     problems: list[str]) -> tuple[DirectorySettings, ...]:
+def directories_list(entries: list, attributes: tuple[OutputMapping, ...], problems: list[str],
+                     folder: Path) -> tuple[DirectorySettings, ...]:
     if not entries:
         return ()
     result = []
     for index, entry in enumerate(entries):
         t = Table(entry, f"directory[{index}]", problems, DirectorySettings)
-        result.append(_directory(t, index, attributes))
+        result.append(_directory(t, index, attributes, folder))
         t.reject_unknown()
     names = [d.name.lower() for d in result]
     for name in {n for n in names if names.count(n) > 1}:
@@ -40,7 +42,7 @@ def _claims_unique(claims: list[tuple[str, str]], key: str, problems: list[str])
         seen[claim.lower()] = name
 
 
-def _directory(t: Table, index: int, attributes: tuple[OutputMapping, ...]) -> DirectorySettings:
+def _directory(t: Table, index: int, attributes: tuple[OutputMapping, ...], folder: Path) -> DirectorySettings:
     kind = t.text("type", required=True)
     if kind is not None and kind not in DIRECTORY_TYPES:
         t.problem("type", f"must be one of {', '.join(DIRECTORY_TYPES)}, not {kind!r}")
@@ -52,8 +54,9 @@ def _directory(t: Table, index: int, attributes: tuple[OutputMapping, ...]) -> D
     allow_plaintext = t.get("allow_plaintext", bool)
     urls = tuple(normal_url(url) if _check_url(t, url, start_tls, allow_plaintext) else url for url in urls)
     ca_file = t.text("ca_file")
-    if ca_file and not Path(ca_file).is_file():
-        t.problem("ca_file", f"file not found: {ca_file}")
+    if ca_file:
+        ca_file = str(folder / ca_file)  # relative to the config file's folder, like every other path
+        _check_ca_file(t, ca_file)
     bind_dn = t.text("bind_dn", "") or ""
     bind_password = t.text("bind_password", "") or ""
     if bind_dn and not bind_password:
@@ -90,6 +93,24 @@ def _directory(t: Table, index: int, attributes: tuple[OutputMapping, ...]) -> D
         attributes=attributes_table(Table(t.get("attributes", dict, {}), f"{t.key}.attributes", t.problems),
                                     attributes),
     )
+
+
+def _check_ca_file(t: Table, path: str) -> None:
+    """Read now, so that a wrong file is a config problem at start, not an OpenSSL error at the first login."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        t.problem("ca_file", f"file not found: {path}")
+        return
+    except OSError as e:
+        t.problem("ca_file", f"cannot be read: {path}: {e.strerror}")
+        return
+    try:
+        x509.load_pem_x509_certificates(data)
+    except ValueError:
+        kind = "a DER (binary) certificate: convert it to PEM" if data[:1] == b"\x30" else "no PEM certificate"
+        t.problem("ca_file", f"{path} holds {kind}; it must hold the CA certificate(s) that signed the "
+                             "servers' certificates, in PEM (-----BEGIN CERTIFICATE-----)")
 
 
 def normal_url(url: str) -> str:

@@ -222,6 +222,36 @@ def test_missing_ca_file_is_reported(tmp_path):
     assert error.value.problems == ["directory[0].ca_file: file not found: /nonexistent/ca.pem"]
 
 
+def with_ca_file(path: str) -> str:
+    return VALID.replace("${ST_PASSWORD}", "x").replace("${BIND_PASSWORD}", "y").replace(
+        'netbios_domain', f'ca_file = "{path}"\nnetbios_domain')
+
+
+def test_a_relative_ca_file_is_looked_for_beside_the_config_and_named_resolved(tmp_path, monkeypatch):
+    monkeypatch.chdir("/")
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, with_ca_file("corp-ca.pem")))
+    assert error.value.problems == [f"directory[0].ca_file: file not found: {tmp_path / 'corp-ca.pem'}"]
+    from tests.support.pki import create_test_pki
+    pki = create_test_pki(tmp_path / "pki")
+    (tmp_path / "corp-ca.pem").write_bytes(pki.ca.cert_file.read_bytes())
+    assert load(write(tmp_path, with_ca_file("corp-ca.pem"))).directories[0].ca_file == str(tmp_path / "corp-ca.pem")
+
+
+@pytest.mark.parametrize("content, holds", [
+    (b"", "no PEM certificate"),
+    (b"-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n", "no PEM certificate"),
+    (b"\x30\x82\x03\x00binary", "a DER (binary) certificate: convert it to PEM"),
+])
+def test_a_ca_file_holding_no_certificate_is_a_config_problem(tmp_path, content, holds):
+    (tmp_path / "ca.pem").write_bytes(content)
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, with_ca_file("ca.pem")))
+    assert error.value.problems == [
+        f"directory[0].ca_file: {tmp_path / 'ca.pem'} holds {holds}; it must hold the CA certificate(s) that signed "
+        "the servers' certificates, in PEM (-----BEGIN CERTIFICATE-----)"]
+
+
 def test_the_example_config_is_valid(monkeypatch):
     from pathlib import Path
     monkeypatch.setenv("SSOBRIDGE_WEB_SERVICE_PASSWORD", "x")
