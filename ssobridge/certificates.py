@@ -26,6 +26,22 @@ def server_certificate_expiry(tls_cert: str) -> float:
     return certificate.not_valid_after_utc.timestamp()
 
 
+def pinned_certificate(ca_file: str) -> x509.Certificate | None:
+    """The server's own certificate when ca_file holds no CA certificate (the DC's certificate pinned, as
+    `ssobridge init` does when a DC presents no CA): trusted as itself, so its renewal needs a new ca_file."""
+    try:
+        certificates = x509.load_pem_x509_certificates(Path(ca_file).read_bytes())
+    except (OSError, ValueError):
+        return None
+    for certificate in certificates:
+        try:
+            if certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+                return None
+        except x509.ExtensionNotFound:
+            pass
+    return certificates[0]
+
+
 def certificate_expiries(directories: DirectorySet, tls_cert: str | None = None) -> dict[str, float]:
     """{source: notAfter (Unix time)}: "directory:<name>:<url>" for each server a TLS connection was opened to,
     "server" for tls_cert (left out when it cannot be read: serve would not have started)."""

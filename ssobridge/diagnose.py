@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
 from .app import shield
-from .certificates import expiry_line, server_certificate_line
+from .certificates import expiry_line, pinned_certificate, server_certificate_line
 from .config import Config, DirectorySettings
 from .directory import DirectorySet, DirectoryUnavailable, parse_login_name
 from .directory.directory import service_guard
@@ -67,6 +67,9 @@ def check(config: Config, out: TextIO, force: bool = False) -> int:
     say("directories:")
     for settings in config.directories:
         say(f"directory {settings.name} ({settings.type}), base DN {settings.base_dn}")
+        if settings.ca_file and (pinned := pinned_certificate(settings.ca_file)) is not None:
+            say(f"  ca_file {settings.ca_file}: the server's own certificate ({pinned.subject.rfc4514_string()}), "
+                "not a CA: it is trusted as itself, so when it is renewed ca_file must be replaced")
         guard = service_guard(settings, config.server.data_dir, since=time.time() if force else 0.0)
         earlier = guard.refusal()
         if earlier is not None:

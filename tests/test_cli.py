@@ -253,3 +253,13 @@ def test_the_example_config_passes_check_once_its_directory_table_is_yours(tmp_p
     done = ssobridge("check", "--config", str(config))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PROBLEM" not in done.stdout and "not found in any directory" not in done.stdout
+
+
+def test_check_says_when_ca_file_is_the_servers_own_certificate(tmp_path, openldap, pki):
+    pinned = tmp_path / "dc.pem"
+    pinned.write_bytes(pki.server.cert_file.read_bytes())
+    config = write_config(tmp_path, openldap_config(openldap, ca_file=str(pinned)))
+    done = ssobridge("check", "--config", str(config))
+    assert done.returncode == 0, done.stdout
+    assert (f"  ca_file {pinned}: the server's own certificate (CN=localhost), not a "
+            "CA: it is trusted as itself, so when it is renewed ca_file must be replaced") in done.stdout

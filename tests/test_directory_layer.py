@@ -62,6 +62,25 @@ def test_starttls_to_a_host_not_in_the_certificate_is_refused_with_its_names(ope
         bridge_side.close()
 
 
+def test_a_ca_file_holding_the_servers_own_certificate_pins_it_on_every_python(openldap, pki, tmp_path):
+    """What `ssobridge init` writes when a DC presents no CA: its own certificate as ca_file (partial chain)."""
+    pinned = tmp_path / "dc.pem"
+    pinned.write_bytes(pki.server.cert_file.read_bytes())
+    bridge_side = Directory(settings_for(openldap, ca_file=str(pinned)))
+    try:
+        assert bridge_side.find_user(parse_login_name("jdoe")) is not None
+    finally:
+        bridge_side.close()
+    other = tmp_path / "other.pem"  # another server's certificate pins nothing for this one
+    other.write_bytes(pki.wrong_host.cert_file.read_bytes())
+    bridge_side = Directory(settings_for(openldap, ca_file=str(other)))
+    try:
+        with pytest.raises(DirectoryUnavailable, match="TLS certificate not trusted"):
+            bridge_side.find_user(parse_login_name("jdoe"))
+    finally:
+        bridge_side.close()
+
+
 def test_the_system_trust_store_does_not_trust_a_private_ca(openldap):
     bridge_side = Directory(settings_for(openldap, ca_file=None))
     try:

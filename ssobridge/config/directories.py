@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from cryptography import x509
+
 from ..mapping import Candidate, OutputMapping
 from .reader import Table
 from .settings import DEFAULT_USER_FILTERS, DirectorySettings, DirectoryType
@@ -13,14 +15,14 @@ from .settings import DEFAULT_USER_FILTERS, DirectorySettings, DirectoryType
 _USER_FILTER_FIELDS = re.compile(r"\{([^{}]*)\}")
 
 
-def directories_list(entries: list, attributes: tuple[OutputMapping, ...],
-                     problems: list[str]) -> tuple[DirectorySettings, ...]:
+def directories_list(entries: list, attributes: tuple[OutputMapping, ...], problems: list[str],
+                     folder: Path) -> tuple[DirectorySettings, ...]:
     if not entries:
         return ()
     result = []
     for index, entry in enumerate(entries):
         t = Table(entry, f"directory[{index}]", problems, DirectorySettings)
-        result.append(_directory(t, index, attributes))
+        result.append(_directory(t, index, attributes, folder))
         t.reject_unknown()
     names = [d.name.lower() for d in result]
     for name in {n for n in names if names.count(n) > 1}:
@@ -40,18 +42,18 @@ def _claims_unique(claims: list[tuple[str, str]], key: str, problems: list[str])
         seen[claim.lower()] = name
 
 
-def _directory(t: Table, index: int, attributes: tuple[OutputMapping, ...]) -> DirectorySettings:
+def _directory(t: Table, index: int, attributes: tuple[OutputMapping, ...], folder: Path) -> DirectorySettings:
     kind = t.member("type", DirectoryType, t.text("type", required=True))
     urls = t.texts("urls")
     if not urls:
         t.problem("urls", 'is required: a list such as ["ldaps://dc1.example.com"]')
     start_tls = t.get("start_tls", bool)
     allow_plaintext = t.get("allow_plaintext", bool)
-    for url in urls:
-        _check_url(t, url, start_tls, allow_plaintext)
+    urls = tuple(normal_url(url) if _check_url(t, url, start_tls, allow_plaintext) else url for url in urls)
     ca_file = t.text("ca_file")
-    if ca_file and not Path(ca_file).is_file():
-        t.problem("ca_file", f"file not found: {ca_file}")
+    if ca_file:
+        ca_file = str(folder / ca_file)  # relative to the config file's folder, like every other path
+        _check_ca_file(t, ca_file)
     bind_dn = t.text("bind_dn", "") or ""
     bind_password = t.text("bind_password", "") or ""
     if bind_dn and not bind_password:
@@ -90,20 +92,54 @@ def _directory(t: Table, index: int, attributes: tuple[OutputMapping, ...]) -> D
     )
 
 
-def _check_url(t: Table, url: str, start_tls: bool, allow_plaintext: bool) -> None:
+def _check_ca_file(t: Table, path: str) -> None:
+    """Read now, so that a wrong file is a config problem at start, not an OpenSSL error at the first login."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        t.problem("ca_file", f"file not found: {path}")
+        return
+    except OSError as e:
+        t.problem("ca_file", f"cannot be read: {path}: {e.strerror}")
+        return
+    try:
+        x509.load_pem_x509_certificates(data)
+    except ValueError:
+        kind = "a DER (binary) certificate: convert it to PEM" if data[:1] == b"\x30" else "no PEM certificate"
+        t.problem("ca_file", f"{path} holds {kind}; it must hold the CA certificate(s) that signed the "
+                             "servers' certificates, in PEM (-----BEGIN CERTIFICATE-----)")
+
+
+def normal_url(url: str) -> str:
+    """One spelling per server, used everywhere (logs, metrics, check, UserEntry.server): the scheme and host in
+    lower case, the port always written (636 for ldaps, 389 for ldap), nothing after it."""
+    parts = urlsplit(url)
+    tls = parts.scheme.lower() == "ldaps"
+    return server_url(tls, parts.hostname or "", parts.port or (636 if tls else 389))
+
+
+def server_url(tls: bool, host: str, port: int) -> str:
+    host = host.lower()
+    return f"{'ldaps' if tls else 'ldap'}://{'[' + host + ']' if ':' in host else host}:{port}"
+
+
+def _check_url(t: Table, url: str, start_tls: bool, allow_plaintext: bool) -> bool:
+    """Whether `url` can be used (each problem recorded)."""
     parts = urlsplit(url)
     if parts.scheme not in ("ldap", "ldaps") or not parts.hostname:
         t.problem("urls", f"{url!r} is not an ldap:// or ldaps:// URL with a host")
-        return
+        return False
     try:
         parts.port
     except ValueError:
         t.problem("urls", f"{url!r} has an invalid port")
+        return False
     if parts.scheme == "ldaps" and start_tls:
         t.problem("start_tls", f"{url!r} is already TLS (ldaps://); start_tls is for ldap:// URLs")
     if parts.scheme == "ldap" and not start_tls and not allow_plaintext:
         t.problem("urls", f"{url!r} would send passwords in clear text: use ldaps://, or set "
                           "start_tls = true, or (not recommended) allow_plaintext = true")
+    return True
 
 
 def _check_user_filter(t: Table, user_filter: str) -> None:

@@ -38,7 +38,7 @@ def _build(raw: dict, source: str, problems: list[str]) -> Config:
         Table(smartertrack.get("passwords", dict, {}), "smartertrack.passwords", problems))
     smartertrack.reject_unknown()
     attributes = attributes_table(Table(top.get("attributes", dict, {}), "attributes", problems), DEFAULT_ATTRIBUTES)
-    directories = directories_list(top.get("directory", list, []), attributes, problems)
+    directories = directories_list(top.get("directory", list, []), attributes, problems, folder)
     messages = _messages(Table(top.get("messages", dict, {}), "messages", problems))
     login_table = Table(top.get("login", dict, {}), "login", problems, LoginSettings)
     login = LoginSettings(sso_allow_must_change=login_table.get("sso_allow_must_change", bool),

@@ -22,6 +22,7 @@ from ldap3.core.exceptions import LDAPException
 
 from .. import metrics
 from ..config import DirectorySettings
+from ..config.directories import server_url
 from .guard import ServiceGuard
 from .servers import Servers, ServerState
 from .tls import NAME_MISMATCH_TEXT, VerifiedTls, verifying_context
@@ -308,7 +309,7 @@ class ConnectionPool:
 def connection_url(connection: Connection) -> str:
     """The URL of the server a connection is to, as UserEntry.server records it."""
     server = connection.server
-    return f"{'ldaps' if server.ssl else 'ldap'}://{server.host}:{server.port}"
+    return server_url(server.ssl, server.host, server.port)
 
 
 def _still_open(connection: Connection) -> bool:

@@ -164,7 +164,24 @@ def test_start_tls_or_explicit_plaintext_makes_ldap_urls_acceptable(tmp_path):
     for setting in ("start_tls = true", "allow_plaintext = true"):
         text = base.replace('urls = ["ldaps://dc1.example.test", "ldaps://dc2.example.test:636"]',
                             f'urls = ["ldap://dc1.example.test"]\n{setting}')
-        assert load(write(tmp_path, text)).directories[0].urls == ("ldap://dc1.example.test",)
+        assert load(write(tmp_path, text)).directories[0].urls == ("ldap://dc1.example.test:389",)
+
+
+@pytest.mark.parametrize("written, normal", [
+    ("ldaps://dc1.example.test", "ldaps://dc1.example.test:636"),
+    ("LDAPS://DC1.Example.Test:636/", "ldaps://dc1.example.test:636"),
+    ("ldaps://127.0.0.88", "ldaps://127.0.0.88:636"),
+    ("ldaps://[::1]", "ldaps://[::1]:636"),
+    ("ldap://dc1.example.test:3268", "ldap://dc1.example.test:3268"),
+])
+def test_a_directory_url_has_one_spelling_everywhere(written, normal):
+    """Logs, metrics (ssobridge_directory_server_up), check and UserEntry.server all use the config's URL; a
+    connection names its server the same way (directory.connections.connection_url -> server_url)."""
+    from ssobridge.config.directories import normal_url, server_url
+    from urllib.parse import urlsplit
+    assert normal_url(written) == normal
+    parts = urlsplit(normal)
+    assert server_url(parts.scheme == "ldaps", parts.hostname, parts.port) == normal
 
 
 def test_missing_and_broken_files_are_reported_plainly(tmp_path, monkeypatch):
@@ -203,6 +220,36 @@ def test_missing_ca_file_is_reported(tmp_path):
     with pytest.raises(ConfigError) as error:
         load(write(tmp_path, text))
     assert error.value.problems == ["directory[0].ca_file: file not found: /nonexistent/ca.pem"]
+
+
+def with_ca_file(path: str) -> str:
+    return VALID.replace("${ST_PASSWORD}", "x").replace("${BIND_PASSWORD}", "y").replace(
+        'netbios_domain', f'ca_file = "{path}"\nnetbios_domain')
+
+
+def test_a_relative_ca_file_is_looked_for_beside_the_config_and_named_resolved(tmp_path, monkeypatch):
+    monkeypatch.chdir("/")
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, with_ca_file("corp-ca.pem")))
+    assert error.value.problems == [f"directory[0].ca_file: file not found: {tmp_path / 'corp-ca.pem'}"]
+    from tests.support.pki import create_test_pki
+    pki = create_test_pki(tmp_path / "pki")
+    (tmp_path / "corp-ca.pem").write_bytes(pki.ca.cert_file.read_bytes())
+    assert load(write(tmp_path, with_ca_file("corp-ca.pem"))).directories[0].ca_file == str(tmp_path / "corp-ca.pem")
+
+
+@pytest.mark.parametrize("content, holds", [
+    (b"", "no PEM certificate"),
+    (b"-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n", "no PEM certificate"),
+    (b"\x30\x82\x03\x00binary", "a DER (binary) certificate: convert it to PEM"),
+])
+def test_a_ca_file_holding_no_certificate_is_a_config_problem(tmp_path, content, holds):
+    (tmp_path / "ca.pem").write_bytes(content)
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, with_ca_file("ca.pem")))
+    assert error.value.problems == [
+        f"directory[0].ca_file: {tmp_path / 'ca.pem'} holds {holds}; it must hold the CA certificate(s) that signed "
+        "the servers' certificates, in PEM (-----BEGIN CERTIFICATE-----)"]
 
 
 def test_the_example_config_is_valid(monkeypatch):
