@@ -35,6 +35,7 @@ from . import metrics
 from .app import build, card_store, config_logging, configure_logging, reconfigure_logging
 from .config import Config, load
 from .events.store import EventStore
+from .lockout.store import Store
 from .reload import Channel, Publisher, Watch, checked_reload, fingerprint
 
 log = logging.getLogger("ssobridge")
@@ -55,7 +56,7 @@ def run_server(config: Config, worker: dict, banner: str | None = None) -> int:
 
     configure_logging(config.log_level, config.server.log_format, config.audit_file)
     settings = config.server
-    problem = _check_event_database(config) or _check_card_store(config)
+    problem = _check_event_database(config) or _check_card_store(config) or _check_lockout_store(config)
     if problem:
         print(problem, file=sys.stderr)
         return 2
@@ -332,6 +333,18 @@ def _check_card_store(config: Config) -> str | None:
         return f"ssobridge: [server] data_dir: cannot open the user card store in {config.server.data_dir}: {e}"
     if store is not None:
         store.close()
+    return None
+
+
+def _check_lockout_store(config: Config) -> str | None:
+    """And the lockout shield's: made (WAL) here, once. Two workers switching a new database to WAL at the
+    same moment got "database is locked" in one of them, which then died at start."""
+    if not config.lockout.enabled or not config.directories:
+        return None
+    try:
+        Store(config.server.data_dir).close()
+    except (sqlite3.Error, OSError) as e:
+        return f"ssobridge: [server] data_dir: cannot open the lockout shield's state in {config.server.data_dir}: {e}"
     return None
 
 
