@@ -169,15 +169,17 @@ def _cut(text: str, quoted: bool) -> str:
     return (shown if quoted else shown[1:-1]) + more
 
 
+def where(tb) -> str:
+    """file:line of a traceback's innermost frame: enough to find a bug, nothing of the request."""
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else "?"
+
+
 def _install_last_resort_hooks() -> None:
     """Python's own handlers print a traceback with the exception's message, which may quote a request:
     log the type and where it happened instead."""
     log = logging.getLogger("ssobridge")
-
-    def where(tb) -> str:
-        while tb is not None and tb.tb_next is not None:
-            tb = tb.tb_next
-        return f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else "?"
 
     def excepthook(kind, value, tb):
         log.critical("event=uncaught_exception error=%s at=%s", kind.__name__, where(tb))
