@@ -31,8 +31,8 @@ import threading
 import time
 from pathlib import Path
 
-from . import metrics
-from .app import build, card_store, config_logging, configure_logging, reconfigure_logging
+from . import logs, metrics
+from .app import build, card_store
 from .config import Config, load
 from .events.store import EventStore
 from .lockout.store import Store
@@ -54,7 +54,7 @@ def run_server(config: Config, worker: dict, banner: str | None = None) -> int:
     from granian.http import HTTP1Settings
     from granian.server import Server
 
-    configure_logging(config.log_level, config.server.log_format, config.audit_file)
+    log_dictconfig = logs.configure(config)
     settings = config.server
     problem = _check_event_database(config) or _check_card_store(config) or _check_lockout_store(config)
     if problem:
@@ -98,7 +98,7 @@ def run_server(config: Config, worker: dict, banner: str | None = None) -> int:
         "ssobridge.serve:worker_app", address=settings.host, port=settings.port, interface=Interfaces.RSGI,
         factory=True, workers=workers, respawn_failed_workers=True, http="1", websockets=False,
         http1_settings=HTTP1Settings(header_read_timeout=int(settings.request_timeout * HEADER_SHARE * 1000)),
-        log_level=config.log_level.lower(), log_dictconfig=config_logging(config), **tls)
+        log_level=config.log_level.lower(), log_dictconfig=log_dictconfig, **tls)
     server.running = config
     server.config_path = worker.get("config")
     publisher = None
@@ -159,8 +159,7 @@ def _bridge_server(granian_server: type) -> type:
             self.running = config
             # for a worker granian starts again after a crash (it reads the file itself)
             self.log_level = type(self.log_level)(config.log_level.lower())
-            self.log_config = config_logging(config)
-            configure_logging(config.log_level, config.server.log_format, config.audit_file)
+            self.log_config = logs.configure(config)
             self.publisher.publish(config, self.signalled)
 
         def worker_pids(self) -> list[int]:
@@ -216,7 +215,7 @@ def worker_app():
         directories = sample_directories(config)
     else:
         config, directories = load(worker["config"]), None
-    configure_logging(config.log_level, config.server.log_format, config.audit_file)
+    logs.configure(config)
     metrics.use_directory()
     threading.Thread(target=_exit_with_parent, name="parent-watch", daemon=True).start()
     settings = config.server
@@ -267,7 +266,7 @@ def _reload_watch(channel: Channel, path: str, config: Config, serving, endpoint
                     "this worker started from the file as it is now, not the config serve checked last; "
                     "reload to make every worker serve the same")
         channel.acknowledge(os.getpid(), generation, "started from a file that differs from the one serve checked")
-    return Watch(channel, path, generation, serving, endpoint.replace, reconfigure_logging)
+    return Watch(channel, path, generation, serving, endpoint.replace, logs.reconfigure)
 
 
 def listen_problem(host: str, port: int) -> str | None:
