@@ -5,7 +5,7 @@
      "outcome": "FAIL", "reason": "wrong_credentials", "ms": 41}
 
 The providers call decision() (providers/login.py, providers/requests.py); it goes through the logger
-"ssobridge.audit", which only the AuditFile handler listens to (app.logging_config), so without [audit]
+"ssobridge.audit", which only the AuditFile handler listens to (logs.configure), so without [audit]
 nothing is written and a decision costs one level check. Never a password: none is given to decision().
 
 Every worker process appends to the same file: it is opened with O_APPEND and each line is written whole

@@ -9,8 +9,8 @@ import ssl
 import sys
 import urllib.request
 
-from . import version
-from .app import configure_logging, require_installed
+from . import logs, version
+from .app import require_installed
 from .config import Config, ConfigError, load
 from .serve import run_server, signal_reload
 
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         return lockouts_command(config, sys.stdout) if arguments.command == "lockouts" else \
             unlock_command(config, arguments.user, sys.stdout)
     from . import diagnose
-    configure_logging("CRITICAL")  # the command prints what matters; the log would repeat it
+    logs.configure(None)  # the command prints what matters; the log would repeat it
     if arguments.command == "check":
         return diagnose.check(config, sys.stdout, arguments.force)
     if arguments.command == "explain":

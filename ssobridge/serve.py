@@ -31,10 +31,11 @@ import threading
 import time
 from pathlib import Path
 
-from . import metrics
-from .app import build, card_store, config_logging, configure_logging, reconfigure_logging
+from . import logs, metrics
+from .app import build, card_store
 from .config import Config, load
 from .events.store import EventStore
+from .lockout.store import Store
 from .reload import Channel, Publisher, Watch, checked_reload, fingerprint
 
 log = logging.getLogger("ssobridge")
@@ -53,9 +54,9 @@ def run_server(config: Config, worker: dict, banner: str | None = None) -> int:
     from granian.http import HTTP1Settings
     from granian.server import Server
 
-    configure_logging(config.log_level, config.server.log_format, config.audit_file)
+    log_dictconfig = logs.configure(config)
     settings = config.server
-    problem = _check_event_database(config) or _check_card_store(config)
+    problem = _check_event_database(config) or _check_card_store(config) or _check_lockout_store(config)
     if problem:
         print(problem, file=sys.stderr)
         return 2
@@ -97,7 +98,7 @@ def run_server(config: Config, worker: dict, banner: str | None = None) -> int:
         "ssobridge.serve:worker_app", address=settings.host, port=settings.port, interface=Interfaces.RSGI,
         factory=True, workers=workers, respawn_failed_workers=True, http="1", websockets=False,
         http1_settings=HTTP1Settings(header_read_timeout=int(settings.request_timeout * HEADER_SHARE * 1000)),
-        log_level=config.log_level.lower(), log_dictconfig=config_logging(config), **tls)
+        log_level=config.log_level.lower(), log_dictconfig=log_dictconfig, **tls)
     server.running = config
     server.config_path = worker.get("config")
     publisher = None
@@ -158,8 +159,7 @@ def _bridge_server(granian_server: type) -> type:
             self.running = config
             # for a worker granian starts again after a crash (it reads the file itself)
             self.log_level = type(self.log_level)(config.log_level.lower())
-            self.log_config = config_logging(config)
-            configure_logging(config.log_level, config.server.log_format, config.audit_file)
+            self.log_config = logs.configure(config)
             self.publisher.publish(config, self.signalled)
 
         def worker_pids(self) -> list[int]:
@@ -215,7 +215,7 @@ def worker_app():
         directories = sample_directories(config)
     else:
         config, directories = load(worker["config"]), None
-    configure_logging(config.log_level, config.server.log_format, config.audit_file)
+    logs.configure(config)
     metrics.use_directory()
     threading.Thread(target=_exit_with_parent, name="parent-watch", daemon=True).start()
     settings = config.server
@@ -266,7 +266,7 @@ def _reload_watch(channel: Channel, path: str, config: Config, serving, endpoint
                     "this worker started from the file as it is now, not the config serve checked last; "
                     "reload to make every worker serve the same")
         channel.acknowledge(os.getpid(), generation, "started from a file that differs from the one serve checked")
-    return Watch(channel, path, generation, serving, endpoint.replace, reconfigure_logging)
+    return Watch(channel, path, generation, serving, endpoint.replace, logs.reconfigure)
 
 
 def listen_problem(host: str, port: int) -> str | None:
@@ -332,6 +332,18 @@ def _check_card_store(config: Config) -> str | None:
         return f"ssobridge: [server] data_dir: cannot open the user card store in {config.server.data_dir}: {e}"
     if store is not None:
         store.close()
+    return None
+
+
+def _check_lockout_store(config: Config) -> str | None:
+    """And the lockout shield's: made (WAL) here, once. Two workers switching a new database to WAL at the
+    same moment got "database is locked" in one of them, which then died at start."""
+    if not config.lockout.enabled or not config.directories:
+        return None
+    try:
+        Store(config.server.data_dir).close()
+    except (sqlite3.Error, OSError) as e:
+        return f"ssobridge: [server] data_dir: cannot open the lockout shield's state in {config.server.data_dir}: {e}"
     return None
 
 

@@ -1,5 +1,5 @@
 """Kerberos sign-in pieces against Samba AD's KDC: KerberosAcceptor (ssobridge/sso/kerberos.py), the
-principal -> directory entry mapping (DirectorySet.find_principal) and `check`'s keytab line."""
+principal -> directory entry mapping (DirectorySet.find_principal, a Finding) and `check`'s keytab line."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from ldap3.utils.dn import parse_dn
 
 from ssobridge.diagnose import kerberos_lines
-from ssobridge.directory import Directory, DirectorySet
+from ssobridge.directory import Directory, DirectorySet, Finding, Outcome
 from ssobridge.sso.kerberos import KerberosAcceptor, KerberosResult
 from tests.support.services import ad_config
 from tests.support.services import settings_for
@@ -50,16 +50,17 @@ def test_the_principal_maps_to_its_entry_in_the_directory_of_its_realm(kerberos,
     principal = KerberosAcceptor(kerberos.keytab, kerberos.principal).accept(
         kerberos.negotiate_header(kerberos.kinit(samba_ad.users["jdoe"]))).principal
     try:
-        directory, entry = directories.find_principal(principal)
-        assert directory.name == "example" and same_dn(entry.dn, samba_ad.users["jdoe"].dn)
-        directory, entry = directories.find_principal("jdoe@OTHER.TEST")
-        assert directory.name == "other" and same_dn(entry.dn, samba_ad_other.users["jdoe"].dn)
-        directory, entry = directories.find_principal("EXAMPLE\\jdoe")  # as SSPI names it
-        assert directory.name == "example" and same_dn(entry.dn, samba_ad.users["jdoe"].dn)
-        directory, entry = directories.find_principal("max.mustermann@example.test@EXAMPLE.TEST")  # enterprise
-        assert same_dn(entry.dn, samba_ad.users["upn_differs"].dn)
-        assert directories.find_principal("jdoe@NOWHERE.TEST") is None
-        assert directories.find_principal("nobody@EXAMPLE.TEST") is None
+        found = directories.find_principal(principal)
+        assert found.outcome is Outcome.FOUND
+        assert found.directory.name == "example" and same_dn(found.entry.dn, samba_ad.users["jdoe"].dn)
+        found = directories.find_principal("jdoe@OTHER.TEST")
+        assert found.directory.name == "other" and same_dn(found.entry.dn, samba_ad_other.users["jdoe"].dn)
+        found = directories.find_principal("EXAMPLE\\jdoe")  # as SSPI names it
+        assert found.directory.name == "example" and same_dn(found.entry.dn, samba_ad.users["jdoe"].dn)
+        found = directories.find_principal("max.mustermann@example.test@EXAMPLE.TEST")  # enterprise
+        assert same_dn(found.entry.dn, samba_ad.users["upn_differs"].dn)
+        assert directories.find_principal("jdoe@NOWHERE.TEST") == Finding(Outcome.NOT_FOUND)
+        assert directories.find_principal("nobody@EXAMPLE.TEST") == Finding(Outcome.NOT_FOUND)
     finally:
         directories.close()
 

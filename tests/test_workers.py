@@ -86,3 +86,20 @@ def test_the_shield_counts_for_both_workers_and_lockouts_sees_the_soft_lock(open
         service.stop()
         service.unlock(user.login)
         openldap.unlock(user)
+
+
+def test_four_workers_starting_on_a_new_data_dir_all_start(openldap, tmp_path):
+    """Every store in data_dir is made by the parent before the workers open it: two workers switching a new
+    SQLite file to WAL at once got "database is locked", and one died at start (granian respawned it)."""
+    for attempt in range(4):
+        folder = tmp_path / f"attempt-{attempt}"
+        folder.mkdir()
+        service = start_service(folder, openldap_config(openldap), server="workers = 4\n")
+        try:
+            user = openldap.users["jdoe"]
+            assert authenticate(service, user.login, user.password)["OutputVariables"][0] == "Authentication=OK"
+        finally:
+            service.stop()
+        log = service.log()
+        assert log.count("Spawning worker-") == 4, log
+        assert "Unexpected exit from worker" not in log and "Traceback" not in log, log

@@ -5,18 +5,21 @@ Three kinds of outcome, kept apart: an AccountState (the user's business: OK, wr
 a search base that does not exist (noSuchObject) is "not found" too, never an outage, and an outage is
 never "not found".
 
-An ambiguous user, one the user_filter (or an email address) finds more than once, is AmbiguousUser:
-a configuration problem, decided the same way by every provider. Nobody is let in as either entry:
-login answers FAIL wrong_credentials and logs both DNs at ERROR; the policy providers and the user card
-treat the person as not in the directory, and log both DNs too.
+Finding a person answers a Finding: found, not found, ambiguous or unavailable. An ambiguous
+user, one the user_filter (or an email address) finds more than once, is a configuration problem, mapped
+the same way by every provider. Nobody is let in as either entry: login answers FAIL wrong_credentials and
+logs both DNs at ERROR; the policy providers, the user card and the sign-in page treat the person as not
+in the directory, and log both DNs too.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import math
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Iterable
 
@@ -79,6 +82,39 @@ class AmbiguousUser(Exception):
     """The user_filter (or an email address) matched more than one entry: a configuration problem, never a login."""
 
 
+class Outcome(enum.Enum):
+    """What looking for a person came to. Decided here, where it happens, so that no caller reads an outage
+    or an ambiguity as "nobody" (or the reverse) by catching the wrong exception."""
+
+    FOUND = "found"
+    NOT_FOUND = "not found"
+    AMBIGUOUS = "ambiguous"  # the user_filter or an email address matches more than one entry
+    UNAVAILABLE = "unavailable"  # the directory could not answer
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The one answer to "find the person", which each provider maps once."""
+
+    outcome: Outcome
+    directory: Directory | None = None  # FOUND only
+    entry: UserEntry | None = None  # FOUND only
+    error: str = ""  # AMBIGUOUS: the filter and two of the DNs it matched; UNAVAILABLE: the directory problem
+    service_refused: bool = False  # UNAVAILABLE because the service account is refused (its guard logged it)
+
+
+def finding(find: Callable[[], tuple[Directory, UserEntry] | None]) -> Finding:
+    """The Finding of `find`, which returns (directory, entry), None for nobody, or raises AmbiguousUser or
+    DirectoryUnavailable."""
+    try:
+        found = find()
+    except AmbiguousUser as e:
+        return Finding(Outcome.AMBIGUOUS, error=str(e))
+    except DirectoryUnavailable as e:
+        return Finding(Outcome.UNAVAILABLE, error=str(e), service_refused=isinstance(e, ServiceAccountRefused))
+    return Finding(Outcome.FOUND, *found) if found else Finding(Outcome.NOT_FOUND)
+
+
 class Directory:
     """One configured directory: its servers, its service account, and the questions asked of it."""
 
@@ -117,6 +153,10 @@ class Directory:
     def user_filter(self, name: LoginName) -> str:
         suffixes = self.settings.upn_suffixes
         return user_search_filter(self.settings.user_filter, name, suffixes[0] if suffixes else None)
+
+    def find(self, name: LoginName) -> Finding:
+        """The person this directory's user_filter finds for the name (find_user), as a Finding."""
+        return finding(lambda: (self, entry) if (entry := self.find_user(name)) else None)
 
     def find_user(self, name: LoginName) -> UserEntry | None:
         """The one entry the user_filter finds; None for nobody; AmbiguousUser for several."""
@@ -301,9 +341,11 @@ class DirectorySet:
             return self.default
         return next((d for d in self.directories if d.claims(name)), None)
 
-    def find(self, username: str | None = None, email: str | None = None) -> tuple[Directory, UserEntry] | None:
-        """The person: by username in the directory it routes to, else by email in each directory in turn.
-        None for nobody; AmbiguousUser or DirectoryUnavailable propagate (neither is "nobody")."""
+    def find(self, username: str | None = None, email: str | None = None) -> Finding:
+        """The person: by username in the directory it routes to, else by email in each directory in turn."""
+        return finding(lambda: self._find(username, email))
+
+    def _find(self, username: str | None, email: str | None) -> tuple[Directory, UserEntry] | None:
         name = parse_login_name(username) if username else None
         directory = self.route(name) if name else None
         entry = directory.find_user(name) if directory else None
@@ -315,18 +357,17 @@ class DirectorySet:
                 return directory, entry
         return None
 
-    def find_principal(self, principal: str) -> tuple[Directory, UserEntry] | None:
+    def find_principal(self, principal: str) -> Finding:
         """The person a Kerberos principal names. user@REALM: the realm is a UPN suffix (AD's realm is its DNS
         domain in upper case, the usual first upn_suffixes entry), the user_filter finds {user} = user and
         {upn} = user@realm; an enterprise name upn@suffix@REALM is that UPN; DOMAIN\\user (SSPI) as typed.
-        None for a realm no directory claims, or nobody; no email fallback."""
+        Not found for a realm no directory claims, or nobody; no email fallback."""
         rest, at, realm = principal.rpartition("@")
         if at and "@" in rest:
             principal = rest  # an enterprise principal: the part before the realm is a UPN
         name = parse_login_name(principal)
         directory = self.route(name) if name and (name.domain or name.suffix) else None
-        entry = directory.find_user(name) if directory else None
-        return (directory, entry) if entry is not None else None
+        return directory.find(name) if directory else Finding(Outcome.NOT_FOUND)
 
     def certificate_expiries(self) -> dict[str, float]:
         """{"directory:<name>:<url>": notAfter (Unix time)} of each server's certificate, as seen when a TLS

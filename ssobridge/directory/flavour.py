@@ -19,16 +19,23 @@ from .groups import Group
 
 
 class AccountState(enum.Enum):
-    """What the directory says about an account. The login provider maps each to a [messages] key."""
+    """What the directory says about an account, with what every caller says about it: its [messages] key
+    (what SmarterTrack shows the user at login), its words (the user card, `explain`), and whether the
+    account cannot be used at all (inactive: inactive_accounts = "as_unknown" treats the person as unknown;
+    an expired password or one that must be changed leaves them a member)."""
 
-    OK = enum.auto()
-    WRONG_CREDENTIALS = enum.auto()
-    DISABLED = enum.auto()
-    LOCKED = enum.auto()
-    ACCOUNT_EXPIRED = enum.auto()
-    PASSWORD_EXPIRED = enum.auto()
-    MUST_CHANGE = enum.auto()
-    LOGON_RESTRICTED = enum.auto()
+    # (message key, words, inactive)
+    OK = ("login_ok", "enabled", False)
+    WRONG_CREDENTIALS = ("wrong_credentials", "wrong credentials", False)
+    DISABLED = ("account_disabled", "disabled", True)
+    LOCKED = ("account_locked", "locked", True)
+    ACCOUNT_EXPIRED = ("account_expired", "account expired", True)
+    PASSWORD_EXPIRED = ("password_expired", "password expired", False)
+    MUST_CHANGE = ("must_change_password", "must change password", False)
+    LOGON_RESTRICTED = ("logon_restricted", "logon restricted", False)
+
+    def __init__(self, message_key: str, words: str, inactive: bool):
+        self.message_key, self.words, self.inactive = message_key, words, inactive
 
 
 @dataclass(frozen=True)

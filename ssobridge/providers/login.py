@@ -14,7 +14,7 @@ from typing import Callable, Mapping
 
 from .. import audit, metrics
 from ..config import LoginSettings
-from ..directory import (AccountState, AmbiguousUser, Directory, DirectorySet, DirectoryUnavailable, LoginName,
+from ..directory import (AccountState, Directory, DirectorySet, DirectoryUnavailable, LoginName, Outcome,
                          ServiceAccountRefused, UserEntry, parse_login_name)
 from ..lockout import LOCKOUT, Account, LeaseTimeout, Shield, is_blank_password
 from ..lockout.rules import account_key
@@ -23,18 +23,7 @@ from .base import ProviderResult, Variables, refused
 log = logging.getLogger("ssobridge.login")
 
 UNAVAILABLE = "directory_unavailable"
-# The [messages] key for each account state: what SmarterTrack shows the user.
-MESSAGE_KEYS = {
-    AccountState.OK: "login_ok",
-    AccountState.WRONG_CREDENTIALS: "wrong_credentials",
-    AccountState.DISABLED: "account_disabled",
-    AccountState.LOCKED: "account_locked",
-    AccountState.ACCOUNT_EXPIRED: "account_expired",
-    AccountState.PASSWORD_EXPIRED: "password_expired",
-    AccountState.MUST_CHANGE: "must_change_password",
-    AccountState.LOGON_RESTRICTED: "logon_restricted",
-}
-WRONG = MESSAGE_KEYS[AccountState.WRONG_CREDENTIALS]
+WRONG = AccountState.WRONG_CREDENTIALS.message_key
 LOCKED = AccountState.LOCKED
 
 
@@ -112,22 +101,27 @@ class LoginProvider:
             trace.reason = "no directory claims this domain or UPN suffix"
             return self._finish(trace, WRONG)
         trace.search_filter = directory.user_filter(name)
+        found = directory.find(name)
+        if found.outcome is Outcome.UNAVAILABLE:
+            return self._unavailable(trace, found.error, found.service_refused)
+        if found.outcome is Outcome.AMBIGUOUS:  # the rule: see directory.directory
+            trace.reason, trace.error = "user_filter matched several entries", found.error
+            return self._finish(trace, WRONG)
+        trace.entry = entry = found.entry
         try:
-            trace.entry = entry = directory.find_user(name)
             if password is not None and self.shield is not None:
                 return self._shielded(trace, directory, name, password, check, started)
             if entry is None:
                 trace.reason = "no such user"
                 return self._finish(trace, WRONG)
             trace.state = state = check(directory, entry)
-        except DirectoryUnavailable as e:
-            trace.reason, trace.error = "directory unavailable", str(e)
-            trace.service_refused = isinstance(e, ServiceAccountRefused)
-            return self._finish(trace, UNAVAILABLE)
-        except AmbiguousUser as e:  # the rule: see directory.directory
-            trace.reason, trace.error = "user_filter matched several entries", str(e)
-            return self._finish(trace, WRONG)
+        except DirectoryUnavailable as e:  # a later question (the bind, the lockout policy) found it down
+            return self._unavailable(trace, str(e), isinstance(e, ServiceAccountRefused))
         return self._outcome(trace, state, started)
+
+    def _unavailable(self, trace: LoginTrace, error: str, service_refused: bool) -> ProviderResult:
+        trace.reason, trace.error, trace.service_refused = "directory unavailable", error, service_refused
+        return self._finish(trace, UNAVAILABLE)
 
     def _shielded(self, trace: LoginTrace, directory: Directory, name: LoginName, password: str,
                   check: Callable[[Directory, UserEntry], AccountState], started: float) -> ProviderResult:
@@ -148,12 +142,11 @@ class LoginProvider:
                     metrics.LOCKOUT_REFUSALS.labels(attempt.verdict.name.lower().removeprefix("refuse_")).inc()
                     # Locked in the directory itself: say so, as a bind would have (AD 775, ppolicy accountLocked).
                     locked = attempt.message_key == LOCKOUT and entry and directory.account_state(entry) is LOCKED
-                    return self._finish(trace, MESSAGE_KEYS[LOCKED] if locked else attempt.message_key)
+                    return self._finish(trace, LOCKED.message_key if locked else attempt.message_key)
                 trace.state = state = check(directory, entry) if entry else AccountState.WRONG_CREDENTIALS
                 attempt.record(ok=state is AccountState.OK, wrong=state is AccountState.WRONG_CREDENTIALS)
         except LeaseTimeout:
-            trace.reason, trace.error = "directory unavailable", "another attempt for this account is still running"
-            return self._finish(trace, UNAVAILABLE)
+            return self._unavailable(trace, "another attempt for this account is still running", False)
         if entry is None:
             trace.reason = "no such user"
             return self._finish(trace, WRONG)
@@ -163,13 +156,13 @@ class LoginProvider:
         directory, entry = trace.directory, trace.entry
         if state is not AccountState.OK:
             trace.reason = state.name.lower()
-            return self._finish(trace, MESSAGE_KEYS[state])
-        metrics.login(trace.operation, "ok", MESSAGE_KEYS[AccountState.OK])
+            return self._finish(trace, state.message_key)
+        metrics.login(trace.operation, "ok", state.message_key)
         log.info("event=login operation=%s outcome=OK user=%r directory=%s server=%s dn=%r ms=%d",
                  trace.operation, trace.username, directory.name, entry.server, entry.dn,
                  (time.monotonic() - started) * 1000)
         audit.decision(trace.operation, trace.username, "OK", None, directory, entry, trace.started)
-        return ProviderResult(True, self.messages[MESSAGE_KEYS[AccountState.OK]],
+        return ProviderResult(True, self.messages[state.message_key],
                               (("Authentication", "OK"), *identity(directory, entry)))
 
     def _finish(self, trace: LoginTrace, message_key: str) -> ProviderResult:

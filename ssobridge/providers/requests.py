@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from .. import audit
-from ..directory import AccountState, AmbiguousUser, Directory, DirectorySet, DirectoryUnavailable, UserEntry
+from ..directory import Directory, DirectorySet, DirectoryUnavailable, Outcome, UserEntry
 from ..directory.groups import Group
 from ..policy import (Explanation, FieldRule, InactiveAccounts, OnDirectoryUnavailable, Person, Policy, RequestRule,
                       UnknownUsers, page)
@@ -31,11 +31,6 @@ class Lookup(enum.Enum):
     FOUND = "found"  # in a directory, active (or inactive_accounts = "as_member"): their groups count
     NOT_FOUND = "not found"  # nobody given, nobody found, an ambiguous user, or an inactive account
     OUTAGE = "outage"  # a directory could not answer: [policy] on_directory_unavailable decides
-
-
-# Account states that make a person "not in the directory" under inactive_accounts = "as_unknown": the
-# account cannot be used. An expired password or one that must be changed leaves the person a member.
-INACTIVE = frozenset({AccountState.DISABLED, AccountState.LOCKED, AccountState.ACCOUNT_EXPIRED})
 
 
 @dataclass(frozen=True)
@@ -75,28 +70,32 @@ class RequestProvider:
         typed = username or email or ""
         if not typed:
             return Requester(typed, why="anonymous")
+        found = self.directories.find(username=username, email=email)
+        if found.outcome is Outcome.AMBIGUOUS:
+            # The one rule for an ambiguous user (see ssobridge.directory.directory): not in the directory.
+            log.error("event=ambiguous_user operation=%s user=%r error=%r", operation, typed, found.error)
+            return Requester(typed, why=f"ambiguous ({found.error})")
+        if found.outcome is Outcome.UNAVAILABLE:
+            return self._outage(operation, typed, found.error)
         try:
-            found = self.directories.find(username=username, email=email)
-            if found is None:
+            if found.outcome is Outcome.NOT_FOUND:
                 return Requester(typed, why="nobody by that name")
-            directory, entry = found
+            directory, entry = found.directory, found.entry
             if self.policy.inactive_accounts is InactiveAccounts.AS_UNKNOWN:
                 state = directory.account_state(entry)
-                if state in INACTIVE:
+                if state.inactive:
                     log.info("event=inactive_account operation=%s user=%r dn=%r state=%s: treated as not in the "
                              "directory (inactive_accounts = as_unknown)", operation, typed, entry.dn, state.name)
-                    return Requester(typed, why=f"{entry.dn} is {state.name.lower().replace('_', ' ')}, "
-                                                "inactive_accounts = as_unknown")
+                    return Requester(typed, why=f"{entry.dn} is {state.words}, inactive_accounts = as_unknown")
             return Requester(typed, Lookup.FOUND, directory, entry, directory.groups(entry))
-        except AmbiguousUser as e:
-            # The one rule for an ambiguous user (see ssobridge.directory.directory): not in the directory.
-            log.error("event=ambiguous_user operation=%s user=%r error=%r", operation, typed, str(e))
-            return Requester(typed, why=f"ambiguous ({e})")
-        except DirectoryUnavailable as e:
-            log.error("event=directory_unavailable operation=%s user=%r error=%r policy=%s", operation, typed,
-                      str(e), self.policy.on_directory_unavailable)
-            allows = self.policy.on_directory_unavailable is OnDirectoryUnavailable.ALLOW
-            return Requester(typed, Lookup.OUTAGE, outage_allows=allows, why=str(e))
+        except DirectoryUnavailable as e:  # found, but their groups could not be read
+            return self._outage(operation, typed, str(e))
+
+    def _outage(self, operation: str, typed: str, error: str) -> Requester:
+        log.error("event=directory_unavailable operation=%s user=%r error=%r policy=%s", operation, typed,
+                  error, self.policy.on_directory_unavailable)
+        allows = self.policy.on_directory_unavailable is OnDirectoryUnavailable.ALLOW
+        return Requester(typed, Lookup.OUTAGE, outage_allows=allows, why=error)
 
     def custom_field_options(self, variables: Variables, explanation: Explanation | None = None) -> ProviderResult:
         explanation, started = explanation or Explanation(), time.monotonic()

@@ -28,7 +28,7 @@ import jinja2
 from .. import metrics
 from ..cards import CardStore
 from ..config import UserInfoSettings
-from ..directory import AccountState, AmbiguousUser, Directory, DirectorySet, DirectoryUnavailable, UserEntry
+from ..directory import Directory, DirectorySet, DirectoryUnavailable, Outcome, UserEntry
 from .base import ProviderResult, Variables
 
 log = logging.getLogger("ssobridge.userinfo")
@@ -52,11 +52,6 @@ ATTRIBUTE_FIELDS = {
 CARD_ATTRIBUTES = tuple({a for _, names in ATTRIBUTE_FIELDS.values() for a in names}) + (
     "manager", "thumbnailPhoto", "jpegPhoto", "msDS-UserPasswordExpiryTimeComputed", "lastLogonTimestamp",
     "authTimestamp")
-STATE_LABELS = {
-    AccountState.OK: "enabled", AccountState.DISABLED: "disabled", AccountState.LOCKED: "locked",
-    AccountState.ACCOUNT_EXPIRED: "account expired", AccountState.PASSWORD_EXPIRED: "password expired",
-    AccountState.MUST_CHANGE: "must change password", AccountState.LOGON_RESTRICTED: "logon restricted",
-}
 
 
 @dataclass(frozen=True)
@@ -194,17 +189,18 @@ class UserInfoProvider:
         return html
 
     def _find(self, username: str, email: str) -> tuple[Directory | None, UserEntry | None]:
-        try:
-            found = self.directories.find(username=username or None, email=email or None)
-        except AmbiguousUser as e:
+        """(None, None) for nobody; DirectoryUnavailable, as the card's own questions raise it, for an outage."""
+        found = self.directories.find(username=username or None, email=email or None)
+        if found.outcome is Outcome.UNAVAILABLE:
+            raise DirectoryUnavailable(found.error)  # user_details degrades: the stored card, or the notice
+        if found.outcome is Outcome.AMBIGUOUS:
             # The one rule for an ambiguous user (see ssobridge.directory.directory): not in the directory.
-            log.error("event=ambiguous_user user=%r email=%r error=%r", username, email, str(e))
-            return None, None
-        return found or (None, None)
+            log.error("event=ambiguous_user user=%r email=%r error=%r", username, email, found.error)
+        return found.directory, found.entry
 
     def card(self, directory: Directory, entry: UserEntry) -> Card:
         fields = []
-        state = STATE_LABELS[directory.account_state(entry)]
+        state = directory.account_state(entry).words
         for name in self.settings.fields:
             if name in ATTRIBUTE_FIELDS:
                 label, candidates = ATTRIBUTE_FIELDS[name]

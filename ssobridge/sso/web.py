@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlencode
 import jinja2
 
 from ..config import SsoSettings, TicketUsername
-from ..directory import AmbiguousUser, Directory, DirectorySet, DirectoryUnavailable, UserEntry
+from ..directory import Directory, DirectorySet, Outcome, UserEntry
 from ..lockout.store import secret_key
 from ..providers.base import ProviderResult, Variables
 from ..providers.login import UNAVAILABLE, LoginProvider, LoginTrace
@@ -169,19 +169,17 @@ class SignIn:
         if result.principal is None:
             log.info("event=sso_kerberos outcome=FAIL error=%r", result.error)
             return self.fallback(request, return_url, KERBEROS_FAILED)
-        try:
-            found = self.directories.find_principal(result.principal)
-        except DirectoryUnavailable as e:
+        found = self.directories.find_principal(result.principal)
+        if found.outcome is Outcome.UNAVAILABLE:
             log.error("event=directory_unavailable operation=SignInPage principal=%r error=%r", result.principal,
-                      str(e))
+                      found.error)
             return self.notice(request, "503 Service Unavailable", self.login.messages[UNAVAILABLE], return_url)
-        except AmbiguousUser as e:
-            log.error("event=ambiguous_user operation=SignInPage principal=%r error=%r", result.principal, str(e))
-            found = None
-        if found is None:
+        if found.outcome is Outcome.AMBIGUOUS:
+            log.error("event=ambiguous_user operation=SignInPage principal=%r error=%r", result.principal, found.error)
+        if found.outcome is not Outcome.FOUND:
             log.info("event=sso_kerberos outcome=FAIL principal=%r reason='no directory entry'", result.principal)
             return self.fallback(request, return_url, NO_ACCOUNT)
-        name = ticket_name(*found, self.settings.ticket_username)
+        name = ticket_name(found.directory, found.entry, self.settings.ticket_username)
         if name is not None:  # the cookie only if GetSignInCookieInfo will accept its name: the same check, now
             checked = self.login.sign_in_cookie(Variables.from_pairs([("loginUsername", name)]))
             if not _ok(checked):

@@ -13,7 +13,7 @@ import logging
 from typing import Callable
 
 from ..providers.base import CustomFieldChange, ProviderResult
-from .soap import NS, OPERATION_TYPES, pairs_of, xml_safe
+from .soap import ENVELOPES, INTERNAL_ERROR, NS, OPERATION_TYPES, pairs_of, xml_safe
 
 log = logging.getLogger("ssobridge.soap")  # as wire/soap.py: one logger for the operations
 
@@ -21,10 +21,8 @@ _INPUTS, _VARIABLES, _STRING = f"{{{NS}}}inputs", f"{{{NS}}}InputVariables", f"{
 # Each operation's result fields after Success and Message, in spyne's (the WSDL's) order.
 _EXTRA_FIELDS = {operation: tuple(result._type_info)[2:] for operation, (_, result) in OPERATION_TYPES.items()}
 _PREFIX = {False: "soap11env", True: "soap12env"}
-_ENVELOPE = {False: "http://schemas.xmlsoap.org/soap/envelope/", True: "http://www.w3.org/2003/05/soap-envelope"}
 _CONTENT_TYPE = {False: "text/xml; charset=utf-8", True: "application/soap+xml; charset=utf-8"}
 _XML_DECLARATION = "<?xml version='1.0' encoding='UTF-8'?>\n"
-INTERNAL_ERROR = "Internal error in ssobridge; the log has the details."
 
 
 def plain_items(root, call, limit: int) -> list[str | None] | None:
@@ -77,7 +75,7 @@ def _response(status: str, data: bytes, soap12: bool) -> tuple[str, list[tuple[s
 
 def result_envelope(operation: str, outcome: ProviderResult, soap12: bool) -> bytes:
     env = _PREFIX[soap12]
-    out = [f'{_XML_DECLARATION}<{env}:Envelope xmlns:{env}="{_ENVELOPE[soap12]}" xmlns:tns="{NS}"><{env}:Body>'
+    out = [f'{_XML_DECLARATION}<{env}:Envelope xmlns:{env}="{ENVELOPES[soap12]}" xmlns:tns="{NS}"><{env}:Body>'
            f'<tns:{operation}Response><tns:{operation}Result><tns:Success>{_bool(outcome.success)}</tns:Success>']
     _element(out, "Message", outcome.message)
     for field in _EXTRA_FIELDS[operation]:
@@ -151,5 +149,5 @@ def _internal_error(soap12: bool) -> bytes:
     else:
         fault = (f"<{env}:Fault><faultcode>{env}:Server</faultcode><faultstring>{INTERNAL_ERROR}</faultstring>"
                  f"<faultactor></faultactor></{env}:Fault>")
-    return (f'{_XML_DECLARATION}<{env}:Envelope xmlns:{env}="{_ENVELOPE[soap12]}"><{env}:Body>{fault}'
+    return (f'{_XML_DECLARATION}<{env}:Envelope xmlns:{env}="{ENVELOPES[soap12]}"><{env}:Body>{fault}'
             f"</{env}:Body></{env}:Envelope>").encode("utf-8")

@@ -22,12 +22,15 @@ from spyne.server.wsgi import WsgiApplication
 from .. import metrics
 from ..operations import OPERATIONS
 from . import envelope
-from .soap import NS, PARSED_ENVELOPE, make_applications
+from .soap import ENVELOPES, NS, PARSED_ENVELOPE, make_applications
 
 log = logging.getLogger("ssobridge.http")
 
-SOAP11_ENVELOPE = "http://schemas.xmlsoap.org/soap/envelope/"
-SOAP12_ENVELOPE = "http://www.w3.org/2003/05/soap-envelope"
+# A refused body of up to this many times max_body_bytes is read and dropped (without being kept), so its
+# 413 arrives: closing a socket with unread data makes the kernel reset the connection, and the client may
+# then never see the answer. Larger ones are not read; those clients get the reset.
+DRAIN_FACTOR = 16
+INVALID_LENGTH = ("400 Bad Request", "Invalid Content-Length.")
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 # No DTDs, no entities, no network, no huge trees: the envelope is data, never instructions.
 _PARSER = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False)
@@ -67,10 +70,8 @@ class Endpoint:
         soap12 = "application/soap+xml" in environ.get("CONTENT_TYPE", "").lower()
         body, problem = self._read_body(environ)
         if problem:
-            status, text = problem
-            log.warning("event=request_refused status=%s reason=%r remote=%s", status[:3], text,
-                        environ.get("REMOTE_ADDR"))
-            return _fault(start_response, status, text, soap12)
+            log_refused(problem, environ.get("REMOTE_ADDR"))
+            return _fault(start_response, *problem, soap12)
         content_type = environ.get("CONTENT_TYPE", "").lower()
         if not (soap12 or content_type.startswith("text/xml")):
             return _fault(start_response, "415 Unsupported Media Type",
@@ -102,18 +103,15 @@ class Endpoint:
                                                 "POST SOAP 1.1 or 1.2 here; the WSDL is at ?wsdl.")
 
     def _read_body(self, environ: dict) -> tuple[bytes, tuple[str, str] | None]:
-        length_header = environ.get("CONTENT_LENGTH") or ""
-        try:
-            length = int(length_header) if length_header else None
-        except ValueError:
-            return b"", ("400 Bad Request", "Invalid Content-Length.")
-        if length is not None and length > self._max_body:
-            _discard(environ["wsgi.input"], length, limit=16 * self._max_body)
-            return b"", ("413 Payload Too Large", f"Request body larger than {self._max_body} bytes.")
+        length, problem = checked_length(environ.get("CONTENT_LENGTH") or None, self._max_body)
+        if problem:
+            if length is not None and length <= DRAIN_FACTOR * self._max_body:
+                _discard(environ["wsgi.input"], length)
+            return b"", problem
         # Without a Content-Length (chunked), read one byte past the limit to know it was exceeded.
         body = environ["wsgi.input"].read(length if length is not None else self._max_body + 1)
         if len(body) > self._max_body:
-            return b"", ("413 Payload Too Large", f"Request body larger than {self._max_body} bytes.")
+            return b"", too_large(self._max_body)
         if not body.strip():
             return b"", ("400 Bad Request", "Empty request body: a SOAP envelope was expected.")
         if _DOCTYPE.search(body):
@@ -121,12 +119,27 @@ class Endpoint:
         return body, None
 
 
-def _discard(stream, length: int, limit: int) -> None:
-    """Read and drop a refused body of moderate size: closing a socket with unread data makes the
-    kernel reset the connection, and the client may then never see our answer. Huge bodies are not
-    read; those clients get the reset."""
-    if length > limit:
-        return
+def checked_length(header: str | None, max_body: int) -> tuple[int | None, tuple[str, str] | None]:
+    """The Content-Length a request announces (None without one: chunked), and the refusal it earns before
+    any of its body is read (not a number; more than max_body), for the WSGI and the RSGI side alike."""
+    if header is None:
+        return None, None
+    if not header.strip().isdigit():
+        return None, INVALID_LENGTH
+    length = int(header)
+    return length, too_large(max_body) if length > max_body else None
+
+
+def too_large(max_body: int) -> tuple[str, str]:
+    return "413 Payload Too Large", f"Request body larger than {max_body} bytes."
+
+
+def log_refused(problem: tuple[str, str], remote: str | None) -> None:
+    log.warning("event=request_refused status=%s reason=%r remote=%s", problem[0][:3], problem[1], remote)
+
+
+def _discard(stream, length: int) -> None:
+    """Read and drop a refused body of `length` bytes (see DRAIN_FACTOR)."""
     while length > 0:
         chunk = stream.read(min(length, 65536))
         if not chunk:
@@ -172,7 +185,7 @@ def _check_envelope(body: bytes, soap12: bool, max_variables: int) -> tuple[tupl
         root, ids = etree.XMLID(body, _PARSER)
     except etree.XMLSyntaxError as e:
         return None, f"Malformed XML: {e.msg.strip()}"
-    envelope = SOAP12_ENVELOPE if soap12 else SOAP11_ENVELOPE
+    envelope = ENVELOPES[soap12]
     if root.tag != f"{{{envelope}}}Envelope":
         return None, f"Not a SOAP {'1.2' if soap12 else '1.1'} envelope."
     body_element = root.find(f"{{{envelope}}}Body")
@@ -209,13 +222,13 @@ def refusal(status: str, text: str, soap12: bool) -> tuple[int, list[tuple[str, 
     metrics.REJECTED.labels(status[:3]).inc()
     message = escape(text, quote=False)
     if soap12:
-        body = (f'<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="{SOAP12_ENVELOPE}"><soap:Body>'
+        body = (f'<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="{ENVELOPES[True]}"><soap:Body>'
                 f'<soap:Fault><soap:Code><soap:Value>soap:Sender</soap:Value></soap:Code><soap:Reason>'
                 f'<soap:Text xml:lang="en">{message}</soap:Text></soap:Reason></soap:Fault>'
                 f'</soap:Body></soap:Envelope>')
         content_type = "application/soap+xml; charset=utf-8"
     else:
-        body = (f'<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="{SOAP11_ENVELOPE}"><soap:Body>'
+        body = (f'<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="{ENVELOPES[False]}"><soap:Body>'
                 f'<soap:Fault><faultcode>soap:Client</faultcode><faultstring>{message}</faultstring></soap:Fault>'
                 f'</soap:Body></soap:Envelope>')
         content_type = "text/xml; charset=utf-8"

@@ -20,7 +20,9 @@ from typing import Callable
 
 from granian.rsgi import ProtocolClosed
 
-from .http import refusal
+from ..logs import where
+from .http import DRAIN_FACTOR, checked_length, log_refused, refusal, too_large
+from .soap import INTERNAL_ERROR
 
 log = logging.getLogger("ssobridge.http")
 
@@ -41,7 +43,6 @@ _LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if sys.platform.startswith("l
 _malloc_trim = getattr(_LIBC, "malloc_trim", None)
 TRIM_AFTER_BYTES = 64 * 1024
 TRIM_EVERY = 256  # requests: small blocks freed in between add up too
-DRAIN_FACTOR = 16  # a refused body up to this many times max_body_bytes is read and dropped, so its 413 arrives
 _M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8
 
 
@@ -115,9 +116,9 @@ class RSGIEndpoint:
         except ProtocolClosed:  # the client left before its answer could be sent: nobody to answer
             return
         except Exception as e:  # a bug: say where, never what (the message may quote the request)
-            log.error("event=internal_error error=%s at=%s", type(e).__name__, _where(e))
+            log.error("event=internal_error error=%s at=%s", type(e).__name__, where(e.__traceback__))
             protocol.response_bytes(500, [("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close")],
-                                    b"Internal error in ssobridge; the log has the details.")
+                                    INTERNAL_ERROR.encode("utf-8"))
         finally:
             with self._lock:
                 application.in_flight -= 1
@@ -130,9 +131,8 @@ class RSGIEndpoint:
         soap12 = "application/soap+xml" in (headers.get("content-type") or "").lower()
         body, problem = await _read_body(application, protocol, headers.get("content-length"))
         if problem is not None:
-            log.warning("event=request_refused status=%s reason=%r remote=%s", problem[0][:3], problem[1],
-                        scope.client.rpartition(":")[0])
-            status, response_headers, data = refusal(problem[0], problem[1], soap12)
+            log_refused(problem, scope.client.rpartition(":")[0])
+            status, response_headers, data = refusal(*problem, soap12)
             protocol.response_bytes(status, response_headers, data)
             return
         environ = _environ(scope, body)
@@ -152,24 +152,21 @@ async def _read_body(application: Application, protocol, length_header: str | No
     """The body, or the refusal to answer instead. A body that ends before its Content-Length (or its
     last chunk) because the client half-closed is the client's fault: a 400, not granian's bare 500."""
     max_body, seconds = application.max_body, application.body_seconds
-    too_large = ("413 Payload Too Large", f"Request body larger than {max_body} bytes.")
-    if length_header is not None:
-        if not length_header.strip().isdigit():
-            return b"", ("400 Bad Request", "Invalid Content-Length.")
-        if int(length_header) > max_body:
-            if int(length_header) <= DRAIN_FACTOR * max_body:
-                await _drain(protocol, DRAIN_FACTOR * max_body, seconds)
-            return b"", too_large
+    length, problem = checked_length(length_header, max_body)
+    if problem is not None:
+        if length is not None and length <= DRAIN_FACTOR * max_body:
+            await _drain(protocol, DRAIN_FACTOR * max_body, seconds)
+        return b"", problem
     chunks, size = [], 0
     try:
         async with asyncio.timeout(seconds):
-            if length_header is not None:  # framed by its Content-Length, within max_body: in one await
+            if length is not None:  # framed by its Content-Length, within max_body: in one await
                 return await protocol(), None
             async for chunk in protocol:
                 size += len(chunk)
                 if size > max_body:
                     await _drain(protocol, DRAIN_FACTOR * max_body - size, seconds)
-                    return b"", too_large
+                    return b"", too_large(max_body)
                 chunks.append(chunk)
     except TimeoutError:
         return b"", ("408 Request Timeout", f"The request body did not arrive within {seconds:g} s.")
@@ -179,9 +176,8 @@ async def _read_body(application: Application, protocol, length_header: str | No
 
 
 async def _drain(protocol, limit: int, seconds: float) -> None:
-    """Read and drop a refused body of moderate size (kept nowhere): closing a socket with unread data
-    makes the kernel reset the connection, and the client may then never see the 413. Bodies beyond
-    `limit`, or slower than the deadline, are not waited for; those clients get the reset."""
+    """Read and drop up to `limit` bytes of a refused body (see DRAIN_FACTOR); one slower than the
+    deadline is not waited for."""
     try:
         async with asyncio.timeout(seconds):
             async for chunk in protocol:
@@ -286,15 +282,7 @@ def _call_wsgi(wsgi: Callable, environ: dict) -> tuple[int, list, bytes]:
     return answer[0], answer[1], data
 
 
-def _where(error: BaseException) -> str:
-    """file:line of the innermost frame: enough to find a bug, nothing of the request."""
-    tb = error.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    return f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else "?"
-
-
 def _loop_exception(loop: asyncio.AbstractEventLoop, context: dict) -> None:
     error = context.get("exception")
     log.error("event=internal_error error=%s at=%s", type(error).__name__ if error else "none",
-              _where(error) if error else "?")
+              where(error.__traceback__) if error else "?")

@@ -21,6 +21,10 @@ from ..providers import Bridge
 from ..providers.base import CustomFieldChange, ProviderResult
 
 NS = "http://tempuri.org/"
+# The envelope namespace of SOAP 1.1 (soap12 False) and 1.2 (True).
+ENVELOPES = {False: "http://schemas.xmlsoap.org/soap/envelope/", True: "http://www.w3.org/2003/05/soap-envelope"}
+# What a caller is told of a bug (the log has the type and where; the caller, nothing of the request).
+INTERNAL_ERROR = "Internal error in ssobridge; the log has the details."
 PARSED_ENVELOPE = "ssobridge.envelope"  # WSGI environ key: the guards' parse of the body (see _ParsedOnce)
 
 log = logging.getLogger("ssobridge.soap")
@@ -160,7 +164,7 @@ def make_applications(bridge: Bridge, max_variables: int) -> tuple[Application, 
         except Exception:
             # A bug: logged with its traceback here, and a plain fault to the caller (never the traceback).
             log.exception("event=internal_error operation=%s", operation)
-            raise Fault("Server", "Internal error in ssobridge; the log has the details.") from None
+            raise Fault("Server", INTERNAL_ERROR) from None
         return _to_wire(outcome, result_type)
 
     def operation(name: str, inputs_type: type[ComplexModel], result_type: type[ComplexModel]):

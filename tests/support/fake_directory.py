@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ssobridge.config.policy_tables import parse_policy
-from ssobridge.directory import AccountState, AmbiguousUser, DirectoryUnavailable, UserEntry
+from ssobridge.directory import AccountState, Finding, Outcome, UserEntry
 from ssobridge.directory.groups import Group
 from ssobridge.providers.base import CustomFieldChange
 from ssobridge.providers.requests import RequestProvider
@@ -79,14 +79,14 @@ class FakeDirectorySet:
     def __init__(self):
         self.directory = FakeDirectory()
 
-    def find(self, username: str | None = None, email: str | None = None):
+    def find(self, username: str | None = None, email: str | None = None) -> Finding:
         if "outage" in (username, email):
-            raise DirectoryUnavailable("ldaps://dc1.example.test: timed out")
+            return Finding(Outcome.UNAVAILABLE, error="ldaps://dc1.example.test: timed out")
         if username == "twin":
-            raise AmbiguousUser("user_filter matches 2 entries: 'uid=twin,ou=a', 'uid=twin,ou=b'")
+            return Finding(Outcome.AMBIGUOUS, error="user_filter matches 2 entries: 'uid=twin,ou=a', 'uid=twin,ou=b'")
         person = PEOPLE.get(username or "") or next(
             (p for p in PEOPLE.values() if email and email.lower() in p.attributes.get("mail", [])), None)
-        return (self.directory, person.entry) if person else None
+        return Finding(Outcome.FOUND, self.directory, person.entry) if person else Finding(Outcome.NOT_FOUND)
 
 
 def provider(**policy_changes) -> RequestProvider:

@@ -8,9 +8,9 @@ import pytest
 
 from ssobridge.config import DEFAULT_ATTRIBUTES, DEFAULT_USER_FILTERS, DirectorySettings
 from ssobridge.diagnose import lockout_counters_line
-from ssobridge.directory import AmbiguousUser, Directory, DirectorySet, DirectoryUnavailable, UserEntry
+from ssobridge.directory import Directory, DirectorySet, DirectoryUnavailable, Finding, Outcome, UserEntry
 from ssobridge.directory.activedirectory import ActiveDirectory
-from ssobridge.directory.directory import FLAVOURS
+from ssobridge.directory.directory import FLAVOURS, AmbiguousUser
 from ssobridge.directory.entries import generalized_time
 from ssobridge.directory.guard import REFUSAL_WORDS
 from ssobridge.directory.openldap import PPOLICY_OID, OpenLDAP
@@ -134,21 +134,22 @@ def test_find_routes_the_username_then_falls_back_to_email():
     first = FakeDirectory("first", users={"jdoe": jdoe}, default=True, claims=("FIRST",))
     second = FakeDirectory("second", emails={"m@x": mail_only}, claims=("SECOND",))
     directories = DirectorySet([first, second])
-    assert directories.find(username="jdoe") == (first, jdoe)
-    assert directories.find(username="FIRST\\jdoe", email="m@x") == (first, jdoe)
-    assert directories.find(username="SECOND\\jdoe") is None
-    assert directories.find(username="SECOND\\jdoe", email="m@x") == (second, mail_only)
-    assert directories.find(email="m@x") == (second, mail_only)
-    assert directories.find(username="OTHER\\jdoe") is None
-    assert directories.find() is None
+    nobody = Finding(Outcome.NOT_FOUND)
+    assert directories.find(username="jdoe") == Finding(Outcome.FOUND, first, jdoe)
+    assert directories.find(username="FIRST\\jdoe", email="m@x") == Finding(Outcome.FOUND, first, jdoe)
+    assert directories.find(username="SECOND\\jdoe") == nobody
+    assert directories.find(username="SECOND\\jdoe", email="m@x") == Finding(Outcome.FOUND, second, mail_only)
+    assert directories.find(email="m@x") == Finding(Outcome.FOUND, second, mail_only)
+    assert directories.find(username="OTHER\\jdoe") == nobody
+    assert directories.find() == nobody
 
 
 def test_find_never_reads_an_outage_or_an_ambiguity_as_nobody():
     ambiguous = FakeDirectory("a", users={"twin": AmbiguousUser("two entries")}, default=True)
-    with pytest.raises(AmbiguousUser):
-        DirectorySet([ambiguous]).find(username="twin", email="t@x")
-    with pytest.raises(DirectoryUnavailable):
-        DirectorySet([FakeDirectory("b", default=True, down=True)]).find(username="jdoe")
+    assert DirectorySet([ambiguous]).find(username="twin", email="t@x") == \
+        Finding(Outcome.AMBIGUOUS, error="two entries")
+    assert DirectorySet([FakeDirectory("b", default=True, down=True)]).find(username="jdoe") == \
+        Finding(Outcome.UNAVAILABLE, error="down")
 
 
 @pytest.mark.parametrize("flavour, result, code, words", [

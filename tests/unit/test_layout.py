@@ -26,7 +26,7 @@ LAYERS = (
      "ssobridge.cards"),
     ("ssobridge.policy",),
     ("ssobridge.config",),
-    ("ssobridge.directory", "ssobridge.events"),
+    ("ssobridge.directory", "ssobridge.events", "ssobridge.logs"),
     ("ssobridge.lockout", "ssobridge.certificates", "ssobridge.health", "ssobridge.demo"),
     ("ssobridge.providers",),
     ("ssobridge.wire", "ssobridge.sso"),

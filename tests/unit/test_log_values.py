@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from ssobridge.app import RequestValues
+from ssobridge.logs import RequestValues
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """The audit line of each policy decision (providers/requests.py through ssobridge/audit.py) and the JSON log
-format (app.JsonLines), table-driven without servers. tests/test_operations.py proves both on slapd."""
+format (logs.JsonLines), table-driven without servers. tests/test_operations.py proves both on slapd."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from ssobridge.app import JsonLines, RequestValues
+from ssobridge.logs import JsonLines, RequestValues
 from ssobridge.audit import LOGGER, AuditFile
 from ssobridge.providers.base import Variables
 from tests.support.fake_directory import chat, options, provider, ticket

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pytest
 
 from ssobridge import reload
-from ssobridge.app import TEXT_LINE, JsonLines, reconfigure_logging
+from ssobridge.logs import TEXT_LINE, JsonLines, reconfigure
 from ssobridge.audit import LOGGER as AUDIT_LOGGER
 from ssobridge.audit import AuditFile, decision
 from ssobridge.config import load
@@ -183,10 +183,10 @@ def test_a_reloaded_logging_config_changes_level_format_and_audit_file_in_place(
     second = kept = None
     try:
         decision("Authenticate", "before", "OK", None)
-        reconfigure_logging(load(path))
+        reconfigure(load(path))
         [second] = audit.handlers
         decision("Authenticate", "after", "OK", None)
-        reconfigure_logging(load(path))  # the same again: the handler is kept, the file stays open
+        reconfigure(load(path))  # the same again: the handler is kept, the file stays open
         kept = audit.handlers
         moved = (root.handlers, type(stderr.formatter), root.level, granian.level, first._descriptor)
     finally:

@@ -17,7 +17,7 @@ import pytest
 from ssobridge.cards import CardStore
 from ssobridge.cards.store import VIEW_RESOLUTION_SECONDS
 from ssobridge.config import UserInfoSettings
-from ssobridge.directory import AccountState, DirectoryUnavailable, UserEntry
+from ssobridge.directory import AccountState, Finding, Outcome, UserEntry
 from ssobridge.providers.userinfo import FOUND, NOT_FOUND, LookupPool, UserInfoProvider
 
 NOTICE = "Directory information is not available right now."
@@ -43,7 +43,7 @@ class FakeDirectorySet:
     def __init__(self, gate: threading.Event | None = None):
         self.finds: list[str] = []
         self.gate = gate
-        self.down = False  # True: every find raises DirectoryUnavailable
+        self.down = False  # True: every find finds the directory unavailable
         self.running = self.most_running = 0
         self._lock = threading.Lock()
 
@@ -54,14 +54,14 @@ class FakeDirectorySet:
             self.most_running = max(self.most_running, self.running)
         try:
             if self.down:
-                raise DirectoryUnavailable("every server of example is down")
+                return Finding(Outcome.UNAVAILABLE, error="every server of example is down")
             if self.gate is not None:
                 self.gate.wait(5)
             if not username.startswith("user"):
-                return None
+                return Finding(Outcome.NOT_FOUND)
             entry = UserEntry(f"uid={username},dc=example,dc=org", {"displayname": (username.title().encode(),)},
                               "ldaps://fake")
-            return FakeDirectory(), entry
+            return Finding(Outcome.FOUND, FakeDirectory(), entry)
         finally:
             with self._lock:
                 self.running -= 1
