@@ -29,6 +29,9 @@ def test_logins_over_two_workers_are_counted_exactly_in_every_scrape(openldap, t
                                                   "loginPassword=x"])["Success"] is False
         assert notify(service, "511006", n="1")["Success"] is True
         wait_for(lambda: len(jsonl(tmp_path)) == 1)
+        # The line is written before the outbox records it delivered: wait for that too, or a scrape in between
+        # counts the event as pending.
+        wait_for(lambda: value(scrape(service), "ssobridge_events_pending", sink="archive") == 0)
         assert len(set(pids_of(service.log(), "event=login "))) == 2  # both workers answered logins
         scrapes = [scrape(service) for _ in range(4)]  # whichever worker answers, the same sums
     finally:
