@@ -68,6 +68,7 @@ class Connector:
         self.servers = Servers(settings.name, urls, settings.retry_down_after, wait, self._probe)
         if self.watch:
             self.watch.apply = self.servers.replace
+            self.watch.start()
         self.opened = 0  # connections opened so far: with reuse, it stays small (benchmarks read it)
         self.certificate_expiry: dict[str, float] = {}  # server URL -> its certificate's notAfter (Unix time)
         uses_tls = settings.start_tls or bool(self.watch) or any(url.startswith("ldaps:") for url in urls)
@@ -100,8 +101,6 @@ class Connector:
         `server` (a URL): to that server only, whatever its state (a login's bind, see ConnectionPool.run)."""
         if bind_as_service and (refusal := self.guard.refusal()) is not None:
             raise ServiceAccountRefused(refusal.describe())  # at once: no network, no bind
-        if self.watch:
-            self.watch.refresh_if_due()
         if server is not None:
             try:
                 return self._open_state(self.servers.pinned(server), bind_as_service, claimed=False)
@@ -307,8 +306,8 @@ class ConnectionPool:
                     connection = self._idle.get_nowait()
                 except queue.Empty:
                     return None
-                if not _still_open(connection) or not self._connector.servers.knows(connection_url(connection)):
-                    _close_quietly(connection)  # closed by the server, or to a server DNS no longer lists
+                if not _still_open(connection) or self._dropped(connection):
+                    _close_quietly(connection)
                 elif server is None or connection_url(connection) == server:
                     return connection
                 else:
@@ -316,6 +315,10 @@ class ConnectionPool:
         finally:
             for connection in others:
                 self._give_back(connection)
+
+    def _dropped(self, connection: Connection) -> bool:
+        """To a server DNS no longer lists (a directory with a domain)."""
+        return self._connector.watch is not None and not self._connector.servers.knows(connection_url(connection))
 
     def close(self, except_to: str | None = None) -> None:
         """Close the idle connections; `except_to`: keep those to that server URL."""

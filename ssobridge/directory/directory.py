@@ -246,6 +246,8 @@ class Directory:
     def close(self) -> None:
         self._service.close()
         self._binds.close()
+        if self.connector.watch is not None:
+            self.connector.watch.close()
 
 
 def service_guard(settings: DirectorySettings, data_dir: str | None, since: float = 0.0) -> ServiceGuard:

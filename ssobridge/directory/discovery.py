@@ -146,10 +146,13 @@ def host_addresses(host: str, nameservers: Sequence[str], timeout: float) -> tup
     for kind in ("A", "AAAA"):
         try:
             addresses += [str(r) for r in ask.resolve(host, kind, search=False)]
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer, dns.resolver.NoNameservers):
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             continue
         except dns.exception.Timeout:
             failure = "timed out"
+            break
+        except dns.resolver.NoNameservers:
+            failure = "no nameserver answered"
             break
     if not addresses:
         if cached is not None and failure:
@@ -172,9 +175,10 @@ def describe_found(found: Found) -> str:
 
 
 class DomainWatch:
-    """The DCs of a [[directory]] with `domain`: looked up at start (first_lookup), and again, in the
-    background, on the first use after each discovery_refresh_seconds (refresh_if_due). A failed lookup keeps
-    the servers known (DNS down is no reason to drop a DC) and is tried again after retry_down_after."""
+    """The DCs of a [[directory]] with `domain`: looked up at start (first_lookup), then again every
+    discovery_refresh_seconds by a background thread (start(); each serve worker has its own) until close().
+    A failed lookup keeps the servers known (DNS down is no reason to drop a DC) and is tried again after
+    retry_down_after."""
 
     def __init__(self, settings: DirectorySettings):
         self.settings = settings
@@ -182,28 +186,29 @@ class DomainWatch:
         self.found: Found | None = None
         self.error = ""  # why the last lookup failed; "" when it did not
         self._next = 0.0
-        self._running = False
+        self._started = False
+        self._closed = threading.Event()
         self._lock = threading.Lock()
         self._reported: set[str] = set()
 
     def first_lookup(self) -> tuple[str, ...]:
         return self._lookup() or ()
 
-    def refresh_if_due(self) -> None:
+    def start(self) -> None:
         with self._lock:
-            if self._running or time.monotonic() < self._next:
+            if self._started:
                 return
-            self._running = True
-        threading.Thread(target=self._refresh, name="ssobridge-discovery", daemon=True).start()
+            self._started = True
+        threading.Thread(target=self._refresh_forever, name="ssobridge-discovery", daemon=True).start()
 
-    def _refresh(self) -> None:
-        try:
+    def close(self) -> None:
+        self._closed.set()
+
+    def _refresh_forever(self) -> None:
+        while not self._closed.wait(max(0.0, self._next - time.monotonic())):
             urls = self._lookup()
             if urls is not None:
                 self.apply(urls)
-        finally:
-            with self._lock:
-                self._running = False
 
     def _lookup(self) -> tuple[str, ...] | None:
         settings = self.settings
@@ -218,6 +223,11 @@ class DomainWatch:
         self.found, self.error = found, ""
         self._next = time.monotonic() + settings.discovery_refresh_seconds
         urls = server_urls(found, settings.start_tls)
+        for target in found.targets if settings.nameservers else ():
+            try:  # known now, so that a DC found later is still reached while DNS is down
+                host_addresses(target.host, settings.nameservers, settings.connect_timeout)
+            except DiscoveryError:
+                pass  # said when a connection to it is opened
         for url in self._reported - set(urls):
             metrics.discovered(settings.name, url, False)
         for url in urls:

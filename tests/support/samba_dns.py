@@ -10,6 +10,7 @@ certificate often is. The accounts are samba.py's recipe (people.py), NetBIOS CO
 
 from __future__ import annotations
 
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 from .directory import DirectoryFixture
 from .people import GROUPS, NESTED_GROUPS, PEOPLE
 from .pki import KeyPair, Pki
-from .samba import ADMIN_PASSWORD, AdDomain, SambaDomainController, start_samba_ad
+from .samba import ADMIN_PASSWORD, AdDomain, SambaDomainController, _copy_running_dc, start_samba_ad
 
 CORP_DOMAIN = AdDomain("CORP.TEST", "CORP", PEOPLE, GROUPS, NESTED_GROUPS)
 DNS_DOMAIN = CORP_DOMAIN.upn_suffix  # corp.test
@@ -57,3 +58,19 @@ def start_dns_domain(directory: Path, pki: Pki, host: str) -> DnsDomain:
     chain = chain_certificate(pki, directory, DC_NAME, host)
     fixture, dc = start_samba_ad(directory / "dc", pki, host, CORP_DOMAIN, dns_tls=chain)
     return DnsDomain(fixture, dc, host, chain)
+
+
+def start_second_dns_dc(domain: DnsDomain, pki: Pki, directory: Path, host: str, name: str
+                        ) -> SambaDomainController:
+    """Another DC of corp.test on `host`, presenting a certificate for `name` (and the CA), LDAP only: a copy of
+    the first DC's databases taken now (samba.start_second_dc says what that means). DNS does not know it
+    until a test adds its records (DnsDomain.samba_tool_dns). The caller must stop() it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    chain = chain_certificate(pki, directory, name, host)
+    _copy_running_dc(domain.dc.directory, directory / "dc")
+    smb_conf = directory / "dc" / "etc" / "smb.conf"
+    text = smb_conf.read_text().replace(str(domain.dc.directory), str(directory / "dc"))
+    smb_conf.write_text(re.sub(r"^(\s*interfaces\s*=).*$", rf"\g<1> {host}/8", text, flags=re.MULTILINE))
+    dc = SambaDomainController(directory / "dc", host, pki, services="ldap", tls=chain)
+    dc.start()
+    return dc
