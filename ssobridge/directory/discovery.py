@@ -178,7 +178,7 @@ class DomainWatch:
     """The DCs of a [[directory]] with `domain`: looked up at start (first_lookup), then again every
     discovery_refresh_seconds by a background thread (start(); each serve worker has its own) until close().
     A failed lookup keeps the servers known (DNS down is no reason to drop a DC) and is tried again after
-    retry_down_after."""
+    retry_down_after (or discovery_refresh_seconds, when shorter)."""
 
     def __init__(self, settings: DirectorySettings):
         self.settings = settings
@@ -206,7 +206,12 @@ class DomainWatch:
 
     def _refresh_forever(self) -> None:
         while not self._closed.wait(max(0.0, self._next - time.monotonic())):
-            urls = self._lookup()
+            try:
+                urls = self._lookup()
+            except Exception:  # a bug must not end the refreshes of this worker: logged, tried again later
+                log.exception("event=directory_discovery_error directory=%s", self.settings.name)
+                self._next = time.monotonic() + self.settings.discovery_refresh_seconds
+                continue
             if urls is not None:
                 self.apply(urls)
 
@@ -216,7 +221,7 @@ class DomainWatch:
             found = find_domain_controllers(settings.domain or "", settings.nameservers, settings.connect_timeout)
         except DiscoveryError as e:
             self.error = str(e)
-            self._next = time.monotonic() + settings.retry_down_after
+            self._next = time.monotonic() + min(settings.retry_down_after, settings.discovery_refresh_seconds)
             log.warning("event=directory_discovery_failed directory=%s domain=%s error=%r", settings.name,
                         settings.domain, self.error)
             return None

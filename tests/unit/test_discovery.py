@@ -11,7 +11,6 @@ from ssobridge.config import ConfigError, load
 from ssobridge.directory.discovery import Found, Target, rfc2782_order, server_urls
 from ssobridge.directory.servers import Servers
 from ssobridge.init.write import env_value
-from tests.unit.test_config import write
 
 
 def test_lower_priority_comes_first_whatever_the_weights():
@@ -48,6 +47,12 @@ def test_a_new_lookup_keeps_known_servers_and_their_state_adds_new_ones_last_and
     assert [s.url for s in servers.order] == ["ldaps://b:636", "ldaps://c:636"]
     assert servers.order[0] is state_b and state_b.down_until > 0
     assert servers.knows("ldaps://c:636") and not servers.knows("ldaps://a:636")
+
+
+def write(folder, text):
+    path = folder / "ssobridge.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 DOMAIN = """
