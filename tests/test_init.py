@@ -5,7 +5,6 @@ while serve runs ([[directory]] domain)."""
 from __future__ import annotations
 
 import os
-import pty
 import re
 import select
 import shutil
@@ -265,10 +264,14 @@ def read_until(fd: int, text: str, seen: list[str], timeout: float = 30) -> None
 
 
 def test_the_interactive_run_asks_four_questions_on_a_terminal(corp, tmp_path):
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: its controlling terminal is the pty, as for an administrator at a shell
-        os.execv(sys.executable, [sys.executable, "-m", "ssobridge", "init", "corp.test", "--nameserver", DC_HOST,
-                                  "--config", str(tmp_path / "ssobridge.toml")])
+    # The child's controlling terminal is the pty, as for an administrator at a shell: a new session that opens
+    # the pty's terminal as its stdin (posix_spawn, not pty.fork: forking this multi-threaded process may deadlock).
+    fd, terminal = os.openpty()
+    pid = os.posix_spawn(sys.executable, [sys.executable, "-m", "ssobridge", "init", "corp.test", "--nameserver",
+                                          DC_HOST, "--config", str(tmp_path / "ssobridge.toml")], os.environ,
+                         file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.ttyname(terminal), os.O_RDWR, 0),
+                                       (os.POSIX_SPAWN_DUP2, 0, 1), (os.POSIX_SPAWN_DUP2, 0, 2)], setsid=True)
+    os.close(terminal)
     seen = [""]
     prompts = [("Trust this chain? Compare the SHA-256 of CN=ssobridge Test CA,O=ssobridge tests with your CA's "
                 "[y/N]: ", "y"),

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from ..app import configure_logging
+from .. import logs
 from ..config import ConfigError, load
 from ..config.settings import DEFAULT_USER_FILTERS, DirectorySettings
 from ..directory.discovery import DiscoveryError, find_domain_controllers, host_addresses
@@ -77,7 +77,7 @@ class Prompter:
 
 
 def init_command(arguments: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
-    configure_logging("CRITICAL")  # each step says what matters; the log would repeat it
+    logs.configure(None)  # quiet, as every command: each step says what matters; the log would repeat it
     ask = Prompter(interactive=not arguments.yes and stdin.isatty(), out=out)
     say = lambda line: print(line, file=out, flush=True)  # noqa: E731
     config = Path(arguments.config).absolute()
