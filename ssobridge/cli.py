@@ -66,10 +66,16 @@ def main(argv: list[str] | None = None) -> int:
     machine_key = sso_commands.add_parser("import-machinekey", help="print the [sso] lines and .env lines for "
                                                                     "SmarterTrack's <machineKey> and <forms>")
     machine_key.add_argument("path", help="SmarterTrack's web.config")
+    from .init import add_arguments as init_arguments
+    init_arguments(commands.add_parser("init", help="find a domain's DCs, trust their TLS, write ssobridge.toml and "
+                                                    ".env, and check them", description="ssobridge init [DOMAIN]"))
     demo = commands.add_parser("demo", help="serve on an embedded sample directory, to try ssobridge without one")
     demo.add_argument("--listen", default="127.0.0.1:8290", help="host:port (default 127.0.0.1:8290)")
     arguments = parser.parse_args(argv)
 
+    if arguments.command == "init":
+        from .init import init_command
+        return init_command(arguments, sys.stdin, sys.stdout)
     if arguments.command == "demo":
         from .demo import demo_start
         return run_server(*demo_start(arguments.listen))

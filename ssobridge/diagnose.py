@@ -22,6 +22,7 @@ from .certificates import expiry_line, pinned_certificate, server_certificate_li
 from .config import Config, DirectorySettings
 from .directory import DirectorySet, DirectoryUnavailable, parse_login_name
 from .directory.directory import service_guard
+from .directory.discovery import DiscoveryError, describe_found, find_domain_controllers, server_urls
 from .directory.probes import ServerProbe, peer_certificate, probe_server
 from .providers.base import Variables
 from .policy import Explanation
@@ -67,6 +68,13 @@ def check(config: Config, out: TextIO, force: bool = False) -> int:
     say("directories:")
     for settings in config.directories:
         say(f"directory {settings.name} ({settings.type}), base DN {settings.base_dn}")
+        settings, line = discovered(settings)
+        if line:
+            say(f"  {line}")
+        if not settings.urls:
+            problems += 1
+            not_looked_up.append(f"{settings.name}: no server found in DNS")
+            continue
         if settings.ca_file and (pinned := pinned_certificate(settings.ca_file)) is not None:
             say(f"  ca_file {settings.ca_file}: the server's own certificate ({pinned.subject.rfc4514_string()}), "
                 "not a CA: it is trusted as itself, so when it is renewed ca_file must be replaced")
@@ -117,6 +125,19 @@ def check(config: Config, out: TextIO, force: bool = False) -> int:
     return 1 if problems else 0  # a warning (a certificate expiring soon) alone leaves it 0
 
 
+def discovered(settings: DirectorySettings) -> tuple[DirectorySettings, str]:
+    """With a domain: the settings with the DCs DNS lists now as urls, and the line saying what was found
+    ("" without a domain)."""
+    if not settings.domain or settings.urls:
+        return settings, ""
+    try:
+        found = find_domain_controllers(settings.domain, settings.nameservers, settings.connect_timeout)
+    except DiscoveryError as e:
+        return settings, f"discovery: PROBLEM: {e}"
+    urls = server_urls(found, settings.start_tls)
+    return replace(settings, urls=urls), f"discovery: {describe_found(found)}: {', '.join(urls)}"
+
+
 def kerberos_lines(keytab: str, principal: str | None) -> list[str]:
     """`check`'s line for [sso] kerberos_keytab: does the KDC's ticket for the principal decrypt with it?
     The keytab is named by its absolute path: the config names it relative to the config file's folder."""
@@ -164,6 +185,7 @@ def search_lines(settings: DirectorySettings, data_dir: str) -> list[str]:
     """For test-login's "no such user": does base_dn exist, does user_filter find anyone at all? On the
     first server that answers, with one service bind (none while a refusal is remembered)."""
     guard = service_guard(settings, data_dir)
+    settings = discovered(settings)[0]
     for url in settings.urls:
         probe = probe_server(settings, url, guard, _wildcard_filter(settings))
         if probe.problem is None or probe.refused or url == settings.urls[-1]:

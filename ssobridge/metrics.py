@@ -46,6 +46,9 @@ DIRECTORY_DURATION = Histogram("ssobridge_directory_request_duration_seconds", "
 SERVER_UP = Gauge("ssobridge_directory_server_up", "1 when the last connection to the server opened, 0 when it "
                   "failed (the most recent observation of any worker); absent until first used",
                   ["directory", "server"], multiprocess_mode="mostrecent")
+DISCOVERED = Gauge("ssobridge_directory_discovered", "1 for each server the DNS SRV records of a directory's domain "
+                   "list at the last lookup, 0 for one they no longer list", ["directory", "server"],
+                   multiprocess_mode="mostrecent")
 LOCKOUT_REFUSALS = Counter("ssobridge_lockout_refusals", "Passwords the lockout shield kept from the directory, "
                            "by reason (locked, repeated, sprayed)", ["reason"])
 CACHE_REQUESTS = Counter("ssobridge_cache_requests", "Cache lookups by cache (memberships, display_names, "
@@ -62,6 +65,10 @@ def cache(name: str, hit: bool) -> None:
 
 def server_up(directory: str, server: str, up: bool) -> None:
     SERVER_UP.labels(directory, server).set(1 if up else 0)
+
+
+def discovered(directory: str, server: str, listed: bool) -> None:
+    DISCOVERED.labels(directory, server).set(1 if listed else 0)
 
 
 @contextmanager

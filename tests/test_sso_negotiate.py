@@ -107,7 +107,7 @@ def test_a_failed_token_or_a_principal_without_a_person_falls_back_to_the_form(n
     assert form_value(answer.text, "ReturnUrl") == RETURN
     reason = "error='Invalid token was supplied'" if token == "garbage" else \
         "principal='DC1$@EXAMPLE.TEST' reason='no directory entry'"
-    assert f"event=sso_kerberos outcome=FAIL {reason}" in negotiate_site[0].log()
+    assert f"WARNING ssobridge.sso event=sso_kerberos outcome=FAIL {reason}" in negotiate_site[0].log()
 
 
 @pytest.mark.parametrize("key, attribute, good, reason", [

@@ -103,13 +103,20 @@ def test_a_hostile_cookie_header_beside_the_csrf_cookie_still_signs_in(sso_site)
     assert answer.status == 302 and answer.cookie(".ASPXAUTH") is not None
 
 
-@pytest.mark.parametrize("return_url", ["https://evil.example/", "//evil.example/", "/\\evil.example",
-                                        "javascript:alert(1)", "https://helpdesk.example.test@evil.example/"])
-def test_a_return_url_elsewhere_goes_to_portal_url(sso_site, return_url):
+@pytest.mark.parametrize("return_url, reason", [
+    ("https://evil.example/", "its host is neither portal_url's nor one of [sso] return_hosts"),
+    ("//evil.example/", "it names another host (//...)"),
+    ("/\\evil.example", "it holds a space, a control character or a backslash"),
+    ("javascript:alert(1)", "its scheme is not http or https (javascript)"),
+    ("https://helpdesk.example.test@evil.example/", "it holds user information (@)"),
+])
+def test_a_return_url_elsewhere_goes_to_portal_url_with_a_warning_saying_why(sso_site, return_url, reason):
     directory, service, _, _ = sso_site
     user = directory.users["jdoe"]
     _, answer = Browser(service.url).sign_in(user.login, user.password, return_url)
     assert (answer.status, answer.header("Location")) == (302, PORTAL)
+    assert (f"WARNING ssobridge.sso event=sso_return_url_refused return_url={return_url!r} target={PORTAL!r} "
+            f"reason={reason!r}") in service.log()
 
 
 def test_a_return_host_and_a_path_are_followed(sso_site):

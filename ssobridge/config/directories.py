@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -45,8 +46,16 @@ def _claims_unique(claims: list[tuple[str, str]], key: str, problems: list[str])
 def _directory(t: Table, index: int, attributes: tuple[OutputMapping, ...], folder: Path) -> DirectorySettings:
     kind = t.member("type", DirectoryType, t.text("type", required=True))
     urls = t.texts("urls")
-    if not urls:
-        t.problem("urls", 'is required: a list such as ["ldaps://dc1.example.com"]')
+    domain = (t.text("domain") or "").strip().rstrip(".").lower() or None
+    if not urls and not domain:
+        t.problem("urls", 'is required (a list such as ["ldaps://dc1.example.com"]), or domain, whose DCs '
+                          'are found through DNS')
+    if urls and domain:
+        t.problem("domain", "and urls exclude each other: name the servers, or the domain to find them in")
+    nameservers = t.texts("nameservers")
+    for address in nameservers:
+        if not _is_address(address):
+            t.problem("nameservers", f"{address!r} is not an IP address")
     start_tls = t.get("start_tls", bool)
     allow_plaintext = t.get("allow_plaintext", bool)
     urls = tuple(normal_url(url) if _check_url(t, url, start_tls, allow_plaintext) else url for url in urls)
@@ -89,7 +98,18 @@ def _directory(t: Table, index: int, attributes: tuple[OutputMapping, ...], fold
         group_name_cache_seconds=t.positive("group_name_cache_seconds", float),
         attributes=attributes_table(Table(t.get("attributes", dict, {}), f"{t.key}.attributes", t.problems),
                                     attributes),
+        domain=domain,
+        nameservers=nameservers,
+        discovery_refresh_seconds=t.positive("discovery_refresh_seconds", float),
     )
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_ca_file(t: Table, path: str) -> None:

@@ -135,7 +135,7 @@ class ServerSettings:
 class DirectorySettings:
     name: str  # named in logs and messages; default directory1, directory2, ...
     type: DirectoryType  # "active_directory" | "ldap"
-    urls: tuple[str, ...]  # servers tried in order: ldaps://, or ldap:// with start_tls
+    urls: tuple[str, ...]  # servers tried in order: ldaps://, or ldap:// with start_tls; () with domain
     base_dn: str  # where users are searched
     bind_dn: str  # the service account that searches
     bind_password: str = field(repr=False)
@@ -156,6 +156,11 @@ class DirectorySettings:
     membership_cache_seconds: float = 300.0  # a user's groups are cached this long
     group_name_cache_seconds: float = 3600.0  # AD group SID -> name, cached longer: group names rarely change
     attributes: tuple[OutputMapping, ...] = DEFAULT_ATTRIBUTES  # [attributes] under [directory.attributes]
+    # Instead of urls: the DNS domain whose DCs are found by SRV records (directory/discovery.py), at start and
+    # again every discovery_refresh_seconds; each DC by host name, LDAPS on 636 (StartTLS with start_tls).
+    domain: str | None = None
+    nameservers: tuple[str, ...] = ()  # IP addresses asked for the SRV records and the DCs' addresses; (): the system's
+    discovery_refresh_seconds: float = 300.0
 
     def __post_init__(self) -> None:
         _members(self, type=DirectoryType)

@@ -23,6 +23,7 @@ from ldap3.core.exceptions import LDAPException
 from .. import metrics
 from ..config import DirectorySettings
 from ..config.directories import server_url
+from .discovery import DiscoveryError, DomainWatch, ResolvedServer, host_addresses
 from .guard import ServiceGuard
 from .servers import Servers, ServerState
 from .tls import NAME_MISMATCH_TEXT, VerifiedTls, verifying_context
@@ -61,10 +62,16 @@ class Connector:
         self.guard = guard or ServiceGuard(settings)
         # A request waits for another's first open of a server at most as long as that open may take.
         wait = 2 * max(1, math.ceil(settings.connect_timeout)) + 1
-        self.servers = Servers(settings.name, settings.urls, settings.retry_down_after, wait, self._probe)
+        # A domain instead of urls: its DCs from DNS now, and again every discovery_refresh_seconds.
+        self.watch = DomainWatch(settings) if settings.domain and not settings.urls else None
+        urls = self.watch.first_lookup() if self.watch else settings.urls
+        self.servers = Servers(settings.name, urls, settings.retry_down_after, wait, self._probe)
+        if self.watch:
+            self.watch.apply = self.servers.replace
+            self.watch.start()
         self.opened = 0  # connections opened so far: with reuse, it stays small (benchmarks read it)
         self.certificate_expiry: dict[str, float] = {}  # server URL -> its certificate's notAfter (Unix time)
-        uses_tls = settings.start_tls or any(url.startswith("ldaps:") for url in settings.urls)
+        uses_tls = settings.start_tls or bool(self.watch) or any(url.startswith("ldaps:") for url in urls)
         self.tls_context = verifying_context(settings.ca_file) if uses_tls else None
 
     @property
@@ -79,6 +86,11 @@ class Connector:
     @property
     def first_url(self) -> str:
         return self.servers.order[0].url
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """The servers now, in the order tried (with a domain: those DNS listed at the last lookup)."""
+        return tuple(s.url for s in self.servers.order)
 
     def put_first(self, url: str) -> bool:
         """Try the server `url` (one of urls) first from now on; True when that changed the order."""
@@ -105,6 +117,8 @@ class Connector:
                 raise
             except DirectoryUnavailable as e:
                 failures.append(f"{state.url}: {e}")
+        if not failures and self.watch and not self.servers.order:
+            raise DirectoryUnavailable(f"no server found in DNS for {self.settings.domain}: {self.watch.error}")
         raise DirectoryUnavailable("; ".join(failures) or self.servers.describe_down())
 
     def _open_state(self, state: ServerState, bind_as_service: bool, claimed: bool) -> Connection:
@@ -200,13 +214,21 @@ def bind_service_account(connection: Connection, settings: DirectorySettings, co
 
 
 def ldap3_server(url: str, settings: DirectorySettings, tls_context: ssl.SSLContext | None) -> Server:
-    """ldap3's Server for `url`; `tls_context` (verifying_context) for LDAPS and StartTLS."""
+    """ldap3's Server for `url`; `tls_context` (verifying_context) for LDAPS and StartTLS. With nameservers,
+    the host's addresses come from them (the TLS name stays the host's)."""
     parts = urlsplit(url)
     use_ssl = parts.scheme == "ldaps"
     tls = VerifiedTls(tls_context, parts.hostname or "") if use_ssl or settings.start_tls else None
     # get_info=NONE: reading the schema costs ~100 ms per connection on AD and nothing here needs it.
-    return Server(parts.hostname, port=parts.port or (636 if use_ssl else 389), use_ssl=use_ssl, tls=tls,
-                  get_info=NONE, connect_timeout=settings.connect_timeout)
+    options = dict(port=parts.port or (636 if use_ssl else 389), use_ssl=use_ssl, tls=tls, get_info=NONE,
+                   connect_timeout=settings.connect_timeout)
+    if not settings.nameservers:
+        return Server(parts.hostname, **options)
+    try:
+        addresses = host_addresses(parts.hostname or "", settings.nameservers, settings.connect_timeout)
+    except DiscoveryError as e:
+        raise DirectoryUnavailable(str(e)) from None
+    return ResolvedServer(parts.hostname, addresses, **options)
 
 
 def url_of_host(urls: Iterable[str], host: str) -> str | None:
@@ -284,7 +306,7 @@ class ConnectionPool:
                     connection = self._idle.get_nowait()
                 except queue.Empty:
                     return None
-                if not _still_open(connection):
+                if not _still_open(connection) or self._dropped(connection):
                     _close_quietly(connection)
                 elif server is None or connection_url(connection) == server:
                     return connection
@@ -293,6 +315,10 @@ class ConnectionPool:
         finally:
             for connection in others:
                 self._give_back(connection)
+
+    def _dropped(self, connection: Connection) -> bool:
+        """To a server DNS no longer lists (a directory with a domain)."""
+        return self._connector.watch is not None and not self._connector.servers.knows(connection_url(connection))
 
     def close(self, except_to: str | None = None) -> None:
         """Close the idle connections; `except_to`: keep those to that server URL."""

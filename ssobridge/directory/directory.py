@@ -179,7 +179,7 @@ class Directory:
         """AD: the PDC emulator first, when it is among urls (pdc_emulator_first), so that a login's search
         and its bind (pinned to the search's server) go to it. Learned once, again every
         FIRST_SERVER_SECONDS and after a failover; idle connections to other servers are then closed."""
-        if not self.settings.pdc_emulator_first or len(self.settings.urls) < 2:
+        if not self.settings.pdc_emulator_first or len(self.connector.urls) < 2:
             return
         connector = self.connector
         with self._lock:
@@ -192,7 +192,7 @@ class Directory:
             host = self.flavour.first_server_host()
         except DirectoryUnavailable:
             return  # the login's own search says what is wrong
-        url = url_of_host(self.settings.urls, host) if host else None
+        url = url_of_host(self.connector.urls, host) if host else None
         with self._lock:
             self._first_server_learned = (time.monotonic(), connector.failovers)
         if url is None:
@@ -297,6 +297,8 @@ class Directory:
     def close(self) -> None:
         self._service.close()
         self._binds.close()
+        if self.connector.watch is not None:
+            self.connector.watch.close()
 
 
 def service_guard(settings: DirectorySettings, data_dir: str | None, since: float = 0.0) -> ServiceGuard:

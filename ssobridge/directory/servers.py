@@ -71,6 +71,22 @@ class Servers:
             self.order = [found] + [s for s in self.order if s is not found]
             return True
 
+    def replace(self, urls: tuple[str, ...]) -> None:
+        """The servers are now `urls` (a new DNS lookup): those known keep their place and state, new ones
+        come last, those no longer listed are dropped."""
+        with self._changed:
+            kept = [s for s in self.order if s.url in urls]
+            known = {s.url for s in kept}
+            dropped = [s.url for s in self.order if s.url not in urls]
+            self.order = kept + [ServerState(url) for url in urls if url not in known]
+            self._changed.notify_all()
+        for url in dropped:
+            log.info("event=directory_server_dropped directory=%s server=%s reason='no longer in DNS'", self.name, url)
+
+    def knows(self, url: str) -> bool:
+        with self._changed:
+            return any(s.url == url for s in self.order)
+
     def pinned(self, url: str) -> ServerState:
         """The state of `url` for a connection to that server only, whatever its state."""
         with self._changed:

@@ -19,6 +19,8 @@ from cryptography.x509.oid import ExtensionOID
 from ldap3 import NONE, Connection, Server, Tls
 from ldap3.core.exceptions import LDAPException
 
+from .discovery import ResolvedServer
+
 # OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH
 _NAME_MISMATCH = {62, 64}
 NAME_MISMATCH_TEXT = "TLS certificate does not match the server name in the URL"
@@ -81,19 +83,39 @@ def certificate_names(host: str, port: int, starttls: bool, timeout: float) -> l
 
 def presented_certificate(host: str, port: int, starttls: bool, timeout: float) -> bytes:
     """The DER certificate the server presents, over LDAPS or after StartTLS, NOT verified: only to show it."""
+    return presented_chain(host, port, starttls, timeout)[0]
+
+
+def presented_chain(host: str, port: int, starttls: bool, timeout: float, addresses: tuple[str, ...] = ()
+                    ) -> list[bytes]:
+    """The DER certificates the server presents (its own first), NOT verified: to show them before any is
+    trusted. `addresses`: where `host` is (else the system resolves it); the host is the TLS name (SNI)."""
     if not starttls:
-        with socket.create_connection((host, port), timeout=timeout) as raw, \
-                _unverified().wrap_socket(raw, server_hostname=None) as wrapped:
-            return wrapped.getpeercert(binary_form=True)
-    server = Server(host, port=port, use_ssl=False, tls=Tls(validate=ssl.CERT_NONE), get_info=NONE,
-                    connect_timeout=timeout)
+        with socket.create_connection((addresses[0] if addresses else host, port), timeout=timeout) as raw, \
+                _unverified().wrap_socket(raw, server_hostname=host if addresses else None) as wrapped:
+            return unverified_chain(wrapped)
+    options = dict(port=port, use_ssl=False, tls=Tls(validate=ssl.CERT_NONE), get_info=NONE, connect_timeout=timeout)
+    server = ResolvedServer(host, addresses, **options) if addresses else Server(host, **options)
     connection = Connection(server, receive_timeout=max(1, int(timeout)))
     try:
         connection.open(read_server_info=False)
-        connection.start_tls(read_server_info=False)
-        return connection.socket.getpeercert(binary_form=True)
+        if not connection.start_tls(read_server_info=False):
+            raise OSError(f"the server refused StartTLS ({connection.result.get('description')})")
+        return unverified_chain(connection.socket)
     finally:
         connection.unbind()
+
+
+def unverified_chain(wrapped: ssl.SSLSocket) -> list[bytes]:
+    """The chain as the server sent it: Python 3.13's get_unverified_chain(); on 3.11 and 3.12 the same OpenSSL
+    call (SSL_get_peer_cert_chain) through the ssl module's _sslobj.get_unverified_chain(), which 3.10 added
+    and 3.13 made public; where neither exists, the server's own certificate alone."""
+    if hasattr(wrapped, "get_unverified_chain"):  # 3.13: DER bytes
+        return list(wrapped.get_unverified_chain())
+    chain = getattr(wrapped._sslobj, "get_unverified_chain", lambda: None)()  # 3.10-3.12: _ssl.Certificate
+    if chain:
+        return [c.public_bytes(ssl._ssl.ENCODING_DER) for c in chain]
+    return [wrapped.getpeercert(binary_form=True)]
 
 
 def _unverified() -> ssl.SSLContext:

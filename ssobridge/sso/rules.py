@@ -31,19 +31,31 @@ _NONCE = re.compile(r"[A-Za-z0-9_-]{22,64}")
 
 def return_target(return_url: str | None, portal_url: str, return_hosts: tuple[str, ...] = ()) -> str:
     """Where to send the browser after signing in: `return_url` when it is safe, else portal_url."""
-    if not return_url or _CONTROL_OR_SPACE.search(return_url) or "\\" in return_url:
-        return portal_url  # browsers drop tabs and newlines and read \ as /: "/\t/evil" would be "//evil"
+    return follow(return_url, portal_url, return_hosts)[0]
+
+
+def follow(return_url: str | None, portal_url: str, return_hosts: tuple[str, ...] = ()) -> tuple[str, str | None]:
+    """(return_target, why `return_url` was refused): the reason is None when it is followed or absent."""
+    if not return_url:
+        return portal_url, None
+    if _CONTROL_OR_SPACE.search(return_url) or "\\" in return_url:
+        # browsers drop tabs and newlines and read \ as /: "/\t/evil" would be "//evil"
+        return portal_url, "it holds a space, a control character or a backslash"
     # Non-ASCII is percent-encoded (as a browser would) so that the Location header stays ASCII.
     url = quote(return_url, safe="!#$%&'()*+,-./:;=?@[]~_")
     parts = urlsplit(url)
-    if not parts.scheme and not parts.netloc:
-        if url.startswith("//"):
-            return portal_url
+    if not parts.scheme and (parts.netloc or url.startswith("//")):
+        return portal_url, "it names another host (//...)"
+    if not parts.scheme:
         url = urljoin(portal_url, url)  # a path is SmarterTrack's, on portal_url's site
         parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or "@" in parts.netloc or not _allowed(parts, portal_url, return_hosts):
-        return portal_url
-    return url
+    if parts.scheme not in ("http", "https"):
+        return portal_url, f"its scheme is not http or https ({parts.scheme or 'none'})"
+    if "@" in parts.netloc:
+        return portal_url, "it holds user information (@)"
+    if not _allowed(parts, portal_url, return_hosts):
+        return portal_url, "its host is neither portal_url's nor one of [sso] return_hosts"
+    return url, None
 
 
 def _allowed(parts, portal_url: str, return_hosts: tuple[str, ...]) -> bool:

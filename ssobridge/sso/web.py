@@ -32,7 +32,7 @@ from ..lockout.store import secret_key
 from ..providers.base import ProviderResult, Variables
 from ..providers.login import UNAVAILABLE, LoginProvider, LoginTrace
 from .cookie import MachineKey, Ticket, issue_cookie
-from .rules import CSRF_FIELD, Csrf, clear_cookie, return_target, set_cookie
+from .rules import CSRF_FIELD, Csrf, clear_cookie, follow, set_cookie
 
 log = logging.getLogger("ssobridge.sso")
 
@@ -167,7 +167,8 @@ class SignIn:
     def kerberos(self, request: Request, authorization: str, return_url: str | None) -> Response:
         result = self.acceptor.accept(authorization)
         if result.principal is None:
-            log.info("event=sso_kerberos outcome=FAIL error=%r", result.error)
+            log.warning("event=sso_kerberos outcome=FAIL error=%r note=%r", result.error,
+                        "the sign-in form is offered instead")
             return self.fallback(request, return_url, KERBEROS_FAILED)
         found = self.directories.find_principal(result.principal)
         if found.outcome is Outcome.UNAVAILABLE:
@@ -177,7 +178,7 @@ class SignIn:
         if found.outcome is Outcome.AMBIGUOUS:
             log.error("event=ambiguous_user operation=SignInPage principal=%r error=%r", result.principal, found.error)
         if found.outcome is not Outcome.FOUND:
-            log.info("event=sso_kerberos outcome=FAIL principal=%r reason='no directory entry'", result.principal)
+            log.warning("event=sso_kerberos outcome=FAIL principal=%r reason='no directory entry'", result.principal)
             return self.fallback(request, return_url, NO_ACCOUNT)
         name = ticket_name(found.directory, found.entry, self.settings.ticket_username)
         if name is not None:  # the cookie only if GetSignInCookieInfo will accept its name: the same check, now
@@ -221,7 +222,9 @@ class SignIn:
             return self.notice(request, "403 Forbidden", NO_NAME, return_url)
         s = self.settings
         ticket = Ticket.new(name, minutes=s.ticket_minutes, cookie_path=s.cookie_path)
-        target = return_target(return_url, s.portal_url, s.return_hosts)
+        target, refused = follow(return_url, s.portal_url, s.return_hosts)
+        if refused:
+            log.warning("event=sso_return_url_refused return_url=%r target=%r reason=%r", return_url, target, refused)
         log.info("event=sso_sign_in method=%s name=%r expires=%s target=%r", method, name,
                  ticket.expiration.strftime("%Y-%m-%dT%H:%M:%SZ"), target)
         cookie = set_cookie(s.cookie_name, issue_cookie(self.key, ticket), ticket.expiration, s.cookie_domain,

@@ -1,8 +1,8 @@
 """The SOAP types and operations, shaped exactly as ASMX puts SmarterTrack.Connector types on the wire.
 
-Known spyne pitfalls handled here (see docs/protocol.md): every model carries the tempuri namespace,
-array items are named <string>, every bool is always set, and outgoing strings lose the characters
-XML 1.0 forbids. The service functions turn name=value lists into pairs, call Bridge.call, and turn
+Known spyne pitfalls handled here (docs/design.md, "The wire facts behind the code"): every model carries
+the tempuri namespace, array items are named <string>, every bool is always set, and outgoing strings lose
+the characters XML 1.0 forbids. The service functions turn name=value lists into pairs, call Bridge.call, and turn
 the ProviderResult back; they never raise to spyne except with a deliberate, plain Fault.
 """
 

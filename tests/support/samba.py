@@ -50,7 +50,7 @@ from ldap3.utils.dn import escape_rdn
 
 from .directory import AccountState, DirectoryFixture, DirectoryUser, bind_result, bound
 from .people import GROUPS, NESTED_GROUPS, OTHER_GROUPS, OTHER_PEOPLE, PEOPLE, Person
-from .pki import Pki
+from .pki import KeyPair, Pki
 
 REALM = "EXAMPLE.TEST"
 NETBIOS_DOMAIN = "EXAMPLE"
@@ -86,12 +86,14 @@ def why_samba_cannot_run() -> str | None:
 
 # --- provisioning ----------------------------------------------------------------------------------
 
-def _provision_command(directory: Path, host: str, realm: str = REALM, domain: str = NETBIOS_DOMAIN) -> list[str]:
-    """Everything under `directory`, only LDAP, no DNS: nothing on the machine is touched."""
+def _provision_command(directory: Path, host: str, realm: str = REALM, domain: str = NETBIOS_DOMAIN,
+                       dns: bool = False) -> list[str]:
+    """Everything under `directory`, only LDAP, no DNS (or, with `dns`, Samba's own DNS server on `host`, for
+    discovery): nothing on the machine is touched."""
     options = {
         "interfaces": f"{host}/8",
         "bind interfaces only": "yes",
-        "server services": "ldap",
+        "server services": "ldap dns" if dns else "ldap",
         "pid directory": directory / "run",
         "ncalrpc dir": directory / "run" / "ncalrpc",
         "winbindd socket directory": directory / "run" / "winbindd",
@@ -99,22 +101,23 @@ def _provision_command(directory: Path, host: str, realm: str = REALM, domain: s
         "log file": directory / "log" / "samba.log",
     }
     return ["samba-tool", "domain", "provision", f"--targetdir={directory}", f"--realm={realm}",
-            f"--domain={domain}", "--server-role=dc", "--dns-backend=NONE", "--use-rfc2307",
+            f"--domain={domain}", "--server-role=dc", f"--dns-backend={'SAMBA_INTERNAL' if dns else 'NONE'}",
+            "--use-rfc2307",
             "--host-name=dc1", f"--host-ip={host}", f"--adminpass={ADMIN_PASSWORD}",
             *[f"--option={name}={value}" for name, value in options.items()]]
 
 
-def provision(directory: Path, host: str, realm: str = REALM, domain: str = NETBIOS_DOMAIN) -> None:
+def provision(directory: Path, host: str, realm: str = REALM, domain: str = NETBIOS_DOMAIN, dns: bool = False) -> None:
     """A provisioned DC in `directory`, copied from the cache (provisioning it there first if needed)."""
-    cached = _cached_provision(host, realm, domain)
+    cached = _cached_provision(host, realm, domain, dns)
     shutil.copytree(cached, directory, symlinks=True)
     smb_conf = directory / "etc" / "smb.conf"
     smb_conf.write_text(smb_conf.read_text().replace(str(cached), str(directory)))
 
 
-def _cached_provision(host: str, realm: str, domain: str) -> Path:
+def _cached_provision(host: str, realm: str, domain: str, dns: bool = False) -> Path:
     samba_version = subprocess.run(["samba", "--version"], capture_output=True, text=True).stdout
-    recipe = " ".join(_provision_command(Path("/DIR"), host, realm, domain)) + samba_version
+    recipe = " ".join(_provision_command(Path("/DIR"), host, realm, domain, dns)) + samba_version
     entry = CACHE_ROOT / f"samba-ad-{hashlib.sha256(recipe.encode()).hexdigest()[:16]}"
     provisioned, complete = entry / "dc", entry / "complete"
     entry.mkdir(parents=True, exist_ok=True)
@@ -122,8 +125,8 @@ def _cached_provision(host: str, realm: str, domain: str) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not complete.exists():
             shutil.rmtree(provisioned, ignore_errors=True)
-            result = subprocess.run(_provision_command(provisioned, host, realm, domain), capture_output=True,
-                                    text=True)
+            result = subprocess.run(_provision_command(provisioned, host, realm, domain, dns),
+                                    capture_output=True, text=True)
             if result.returncode != 0:
                 raise RuntimeError(f"samba-tool domain provision failed:\n{result.stdout}\n{result.stderr}")
             complete.touch()
@@ -135,20 +138,25 @@ def _cached_provision(host: str, realm: str, domain: str) -> Path:
 class SambaDomainController:
     """One samba process; stop() and start() keep the data, so a test can simulate an outage."""
 
-    def __init__(self, directory: Path, host: str, pki: Pki, require_strong_auth: bool = True):
+    def __init__(self, directory: Path, host: str, pki: Pki, require_strong_auth: bool = True,
+                 services: str = "ldap kdc", tls: KeyPair | None = None):
+        """`services`: Samba's server services; `tls`: its certificate (default pki.server), whose cert_file
+        may hold the CA certificate after the DC's own: Samba then presents both."""
         self.directory = directory
         self.host = host
         self.pki = pki
         self.require_strong_auth = require_strong_auth
+        self.services = services
+        self.tls = tls or pki.server
         self.process: subprocess.Popen | None = None
 
     def command(self) -> list[str]:
         options = {
             "interfaces": f"{self.host}/8",  # /32 matches no interface; /8 still binds only host
-            "server services": "ldap kdc",  # the KDC: port 88 (UDP and TCP) on host, for tests/support/kerberos.py
+            "server services": self.services,  # the KDC: port 88 (UDP and TCP) on host, for tests/support/kerberos.py
             "tls enabled": "yes",
-            "tls certfile": self.pki.server.cert_file,
-            "tls keyfile": self.pki.server.key_file,
+            "tls certfile": self.tls.cert_file,
+            "tls keyfile": self.tls.key_file,
             "tls cafile": self.pki.ca.cert_file,
         }
         if not self.require_strong_auth:
@@ -260,11 +268,12 @@ EXAMPLE_DOMAIN = AdDomain(REALM, NETBIOS_DOMAIN, PEOPLE, GROUPS, NESTED_GROUPS)
 OTHER_DOMAIN = AdDomain("OTHER.TEST", "OTHER", OTHER_PEOPLE, OTHER_GROUPS)
 
 
-def start_samba_ad(directory: Path, pki: Pki, host: str = "127.0.0.2", domain: AdDomain = EXAMPLE_DOMAIN
-                   ) -> tuple[DirectoryFixture, SambaDomainController]:
-    """Provision, start and populate a DC of `domain`; the caller must dc.stop() it."""
-    provision(directory, host, domain.realm, domain.netbios)
-    dc = SambaDomainController(directory, host, pki)
+def start_samba_ad(directory: Path, pki: Pki, host: str = "127.0.0.2", domain: AdDomain = EXAMPLE_DOMAIN,
+                   dns_tls: KeyPair | None = None) -> tuple[DirectoryFixture, SambaDomainController]:
+    """Provision, start and populate a DC of `domain`; the caller must dc.stop() it. `dns_tls`: a DC with
+    Samba's own DNS server (port 53 on `host`) presenting that certificate (see samba_dns.py)."""
+    provision(directory, host, domain.realm, domain.netbios, dns=dns_tls is not None)
+    dc = SambaDomainController(directory, host, pki, services="ldap dns rpc" if dns_tls else "ldap kdc", tls=dns_tls)
     dc.start()
     try:
         control = SambaAccounts(dc)

@@ -32,7 +32,7 @@ LAYERS = (
     ("ssobridge.wire", "ssobridge.sso"),
     ("ssobridge.app",),
     ("ssobridge.diagnose", "ssobridge.reload"),
-    ("ssobridge.serve",),
+    ("ssobridge.serve", "ssobridge.init"),
     ("ssobridge.cli",),
     ("ssobridge.__main__", "ssobridge"),
 )
