@@ -42,6 +42,14 @@ MIN_VALIDATION_KEY = 20  # bytes: ASP.NET refuses a validationKey of fewer than 
 HEX_PAIRS = re.compile(r"(?:[0-9A-Fa-f]{2})*")  # web.config writes keys, and ASP.NET cookies, in hex
 
 
+def decryption_of(decryption: str, decryption_key: str) -> str:
+    """web.config's decryption as ssobridge names it: "Auto" (ASP.NET's default, any case) is DES for an 8-byte
+    key, else AES, as ASP.NET chooses; any other value as it is (machine_key_problems judges it)."""
+    if decryption.lower() != "auto":
+        return decryption
+    return "DES" if len(decryption_key) == 16 else Decryption.AES
+
+
 def machine_key_problems(validation_key: str, decryption_key: str, validation: str, decryption: str,
                          compatibility_mode: str) -> list[tuple[str, str]]:
     """(key, what is wrong) for every problem of a <machineKey> given as in web.config (keys in hex)."""

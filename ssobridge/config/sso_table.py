@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .machine_key import CompatibilityMode, Decryption, Validation, machine_key_problems
+from .machine_key import CompatibilityMode, Decryption, Validation, decryption_of, machine_key_problems
 from .reader import Table
 from .settings import SsoSettings, TicketUsername
 
@@ -63,6 +63,7 @@ def _machine_key(t: Table, enabled: bool) -> dict[str, str]:
             t.problem(name, "is required")
     for name in ("validation", "decryption", "compatibility_mode"):
         values[name] = t.text_or_default(name)
+    values["decryption"] = decryption_of(values["decryption"], values["decryption_key"])  # "Auto", as web.config
     if values["validation_key"] or values["decryption_key"] or enabled:
         for key, text in machine_key_problems(**values):
             if key.endswith("_key") and not values[key]:

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import TextIO
 
 from ..config import Config
-from ..config.machine_key import CompatibilityMode, Decryption, Validation, machine_key_problems
+from ..config.machine_key import CompatibilityMode, Validation, decryption_of, machine_key_problems
 from .cookie import CookieRefused, MachineKey, Ticket, describe, read_cookie
 from .ticket import exact_ticks
 
@@ -132,8 +132,7 @@ def _machine_key_values(root: ElementTree.Element, element: ElementTree.Element)
               "decryption_key": attributes.get("decryptionKey", "AutoGenerate,IsolateApps"),
               "validation": attributes.get("validation", Validation.HMACSHA256),
               "decryption": attributes.get("decryption", "Auto")}
-    if values["decryption"] == "Auto":  # ASP.NET: DES for an 8-byte key, else AES
-        values["decryption"] = "DES" if len(values["decryption_key"]) == 16 else Decryption.AES
+    values["decryption"] = decryption_of(values["decryption"], values["decryption_key"])
     if "compatibilityMode" in attributes:
         values["compatibility_mode"] = attributes["compatibilityMode"]
         values["mode_source"] = "its compatibilityMode attribute"

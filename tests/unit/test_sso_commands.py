@@ -13,6 +13,7 @@ import pytest
 
 from ssobridge.cli import main
 from ssobridge.config import ConfigError, SsoSettings, load
+from ssobridge.config.machine_key import Decryption
 from ssobridge.sso.cookie import MachineKey, Ticket, issue_cookie
 
 BASE = """
@@ -238,3 +239,19 @@ def test_import_machinekey_says_a_missing_or_broken_file_plainly(tmp_path, capsy
     broken.write_text("<configuration>", encoding="utf-8")
     assert main(["sso", "import-machinekey", str(broken)]) == 1
     assert capsys.readouterr().out.startswith(f"{broken}: cannot read it as XML: no element found")
+
+
+@pytest.mark.parametrize("written", ["Auto", "auto", "AES"])
+def test_decryption_takes_web_configs_auto_as_asp_net_does(tmp_path, written):
+    """<machineKey decryption="Auto"> (ASP.NET's default): AES for this 24-byte key, as ASP.NET chooses."""
+    config = load(write_config(tmp_path, f'[sso]\nenabled = true\nportal_url = "https://helpdesk.example.com/"\n'
+                                         f'validation_key = "{VALIDATION_KEY}"\ndecryption_key = "{DECRYPTION_KEY}"\n'
+                                         f'decryption = "{written}"\n'))
+    assert config.sso.decryption is Decryption.AES
+
+
+def test_decryption_auto_with_an_8_byte_key_is_des_which_is_refused(tmp_path):
+    problems = problems_of(tmp_path, f'[sso]\nenabled = true\nportal_url = "https://helpdesk.example.com/"\n'
+                                     f'validation_key = "{VALIDATION_KEY}"\ndecryption_key = "0123456789ABCDEF"\n'
+                                     'decryption = "Auto"\n')
+    assert problems == ["sso.decryption: must be one of AES, 3DES, not 'DES'"]
