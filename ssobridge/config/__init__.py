@@ -16,10 +16,29 @@ broken file in one pass. Nothing else in ssobridge reads the TOML file or the en
 from .load import load
 from .reader import ConfigError
 from .sections import parse_listen
-from .settings import (DEFAULT_ATTRIBUTES, DEFAULT_MESSAGES, DEFAULT_USER_FILTERS, LOG_LEVELS, SYSLOG_FACILITIES,
-                       USER_INFO_FIELDS, Config, DirectorySettings, DirectoryType, EventSettings, LockoutSettings,
-                       LoginSettings, LogFormat, ServerSettings, SinkSettings, SinkType, SsoSettings, TicketUsername,
-                       UserInfoSettings, defaults, is_loopback)
+from .settings import (
+                       DEFAULT_ATTRIBUTES,
+                       DEFAULT_MESSAGES,
+                       DEFAULT_USER_FILTERS,
+                       LOG_LEVELS,
+                       SYSLOG_FACILITIES,
+                       USER_INFO_FIELDS,
+                       Config,
+                       DirectorySettings,
+                       DirectoryType,
+                       EventSettings,
+                       LockoutSettings,
+                       LogFormat,
+                       LoginSettings,
+                       ServerSettings,
+                       SinkSettings,
+                       SinkType,
+                       SsoSettings,
+                       TicketUsername,
+                       UserInfoSettings,
+                       defaults,
+                       is_loopback,
+)
 
 __all__ = ["load", "ConfigError", "parse_listen", "DEFAULT_ATTRIBUTES", "DEFAULT_MESSAGES", "DEFAULT_USER_FILTERS",
            "LOG_LEVELS", "SYSLOG_FACILITIES", "USER_INFO_FIELDS", "Config", "DirectorySettings", "DirectoryType",

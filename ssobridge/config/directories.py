@@ -61,7 +61,7 @@ def _directory(t: Table, index: int, attributes: tuple[OutputMapping, ...], fold
     urls = tuple(normal_url(url) if _check_url(t, url, start_tls, allow_plaintext) else url for url in urls)
     ca_file = t.text("ca_file")
     if ca_file:
-        ca_file = str(folder / ca_file)  # relative to the config file's folder, like every other path
+        ca_file = str((folder / ca_file).absolute())  # relative to the config file's folder, shown absolute
         _check_ca_file(t, ca_file)
     bind_dn = t.text("bind_dn", "") or ""
     bind_password = t.text("bind_password", "") or ""

@@ -12,8 +12,18 @@ from .directories import attributes_table, directories_list
 from .policy_tables import POLICY_TABLES, parse_policy
 from .reader import ConfigError, Table, read_toml
 from .sections import events_table, lockout_table, server_table, user_info_table
-from .settings import (DEFAULT_ATTRIBUTES, DEFAULT_MESSAGES, LOG_LEVELS, Config, EventSettings, LockoutSettings,
-                       LoginSettings, ServerSettings, SsoSettings, UserInfoSettings)
+from .settings import (
+    DEFAULT_ATTRIBUTES,
+    DEFAULT_MESSAGES,
+    LOG_LEVELS,
+    Config,
+    EventSettings,
+    LockoutSettings,
+    LoginSettings,
+    ServerSettings,
+    SsoSettings,
+    UserInfoSettings,
+)
 from .sso_table import sso_table
 
 

@@ -8,8 +8,20 @@ from __future__ import annotations
 import re
 
 from ..mapping import Candidate, OutputMapping
-from ..policy import (LOCATION_NAMES, LOCATIONS, Access, Conditions, DepartmentRule, FieldRule, InactiveAccounts,
-                      OnDirectoryUnavailable, Policy, RequestRule, UnknownUsers, policy_contradictions)
+from ..policy import (
+    LOCATION_NAMES,
+    LOCATIONS,
+    Access,
+    Conditions,
+    DepartmentRule,
+    FieldRule,
+    InactiveAccounts,
+    OnDirectoryUnavailable,
+    Policy,
+    RequestRule,
+    UnknownUsers,
+    policy_contradictions,
+)
 from .reader import Table
 
 POLICY_TABLES = ("policy", "department", "field", "ticket_rule", "chat_rule")

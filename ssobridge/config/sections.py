@@ -10,8 +10,19 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .reader import Table
-from .settings import (SYSLOG_FACILITIES, USER_INFO_FIELDS, EventSettings, LockoutSettings, LogFormat, ServerSettings,
-                       SinkSettings, SinkType, UserInfoSettings, defaults, is_loopback)
+from .settings import (
+    SYSLOG_FACILITIES,
+    USER_INFO_FIELDS,
+    EventSettings,
+    LockoutSettings,
+    LogFormat,
+    ServerSettings,
+    SinkSettings,
+    SinkType,
+    UserInfoSettings,
+    defaults,
+    is_loopback,
+)
 
 _SERVER = defaults(ServerSettings)
 DEFAULT_LISTEN = f"{_SERVER['host']}:{_SERVER['port']}"

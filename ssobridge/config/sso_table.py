@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .keytab import keytab_principals
 from .machine_key import CompatibilityMode, Decryption, Validation, decryption_of, machine_key_problems
 from .reader import Table
 from .settings import SsoSettings, TicketUsername
@@ -78,14 +79,30 @@ def _machine_key(t: Table, enabled: bool) -> dict[str, str]:
 
 def _kerberos(t: Table, folder: Path) -> dict[str, str | None]:
     keytab = t.text("kerberos_keytab") or None
+    principal = t.text("kerberos_principal") or None
     if keytab:
-        keytab = str(folder / keytab)
+        keytab = str((folder / keytab).absolute())  # shown where it was looked for, whatever the cwd
         if not Path(keytab).is_file():
             t.problem("kerberos_keytab", f"file not found: {keytab}")
-    principal = t.text("kerberos_principal") or None
+        else:
+            _check_keytab(t, keytab, principal)
     if principal and not keytab:
         t.problem("kerberos_principal", "is set but kerberos_keytab is not: the principal's key is in the keytab")
     return {"kerberos_keytab": keytab, "kerberos_principal": principal}
+
+
+def _check_keytab(t: Table, keytab: str, principal: str | None) -> None:
+    """The file is read now: a wrong one is a config problem at start, not a form instead of every Kerberos sign-in."""
+    try:
+        principals = keytab_principals(keytab)
+    except (OSError, ValueError) as e:
+        t.problem("kerberos_keytab", f"{keytab}: {e.strerror if isinstance(e, OSError) else e}")
+        return
+    if not principals:
+        t.problem("kerberos_keytab", f"{keytab} holds no key")
+    elif principal and principal.lower() not in {p.lower() for p in principals}:
+        t.problem("kerberos_keytab", f"{keytab} holds no key for {principal}, only for {', '.join(sorted(principals))}"
+                                     ": export the keytab again after the SPN and userPrincipalName are set")
 
 
 def _cookie_name(t: Table) -> str:

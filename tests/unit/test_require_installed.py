@@ -4,6 +4,8 @@ extra); tests/test_kerberos_extra.py shows the same in a virtualenv really witho
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 
 from ssobridge.app import require_installed
@@ -21,8 +23,17 @@ decryption_key = "{decryption}"
 """
 
 
+def keytab_with(principal: str) -> bytes:
+    """A keytab (format 0x0502) with one entry for `principal`: what the config reader reads of it."""
+    names, realm = principal.split("@")
+    counted = lambda text: struct.pack(">H", len(text)) + text.encode()  # noqa: E731
+    entry = (struct.pack(">H", len(names.split("/"))) + counted(realm) + b"".join(map(counted, names.split("/")))
+             + struct.pack(">IIB", 1, 0, 3) + struct.pack(">H", 18) + counted("k" * 32) + struct.pack(">I", 3))
+    return b"\x05\x02" + struct.pack(">i", len(entry)) + entry
+
+
 def config(tmp_path, enabled: bool = True, keytab: bool = True):
-    (tmp_path / "http.keytab").write_bytes(b"\x05\x02")
+    (tmp_path / "http.keytab").write_bytes(keytab_with("HTTP/sso.example.test@EXAMPLE.TEST"))
     text = SSO.format(enabled=str(enabled).lower(), validation="ab" * 32, decryption="cd" * 32)
     path = tmp_path / "ssobridge.toml"
     path.write_text(text + ('kerberos_keytab = "http.keytab"\n' if keytab else ""))
