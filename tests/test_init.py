@@ -24,7 +24,7 @@ from tests.support.dotnet_client import outputs
 from tests.support.network import TEST_NET
 from tests.support.samba import SERVICE_LOGIN, SERVICE_PASSWORD, why_samba_cannot_run
 from tests.support.samba_dns import DC_NAME, SRV_RECORD, DnsDomain, start_dns_domain, start_second_dns_dc
-from tests.support.services import Service, free_port, scrape, value
+from tests.support.services import Service, free_port, scrape, serve, value
 
 DC_HOST = f"{TEST_NET}.20"
 SILENT_NAMESERVER = f"{TEST_NET}.21"  # port 53 bound, never answered: a DNS timeout
@@ -66,22 +66,8 @@ def web_service_password(output: str) -> str:
 
 
 def start_serve(folder: Path, port: int) -> Service:
-    log_path = folder / "ssobridge.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "ssobridge", "serve", "--config",
-                                    str(folder / "ssobridge.toml")], stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=log, cwd=folder)
-    service = Service(f"http://127.0.0.1:{port}/ExternalProvider.asmx", process, log_path)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, service.log()
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return service
-        except OSError:
-            time.sleep(0.05)
-    service.stop()
-    raise AssertionError(f"serve did not listen:\n{service.log()}")
+    """serve on the config init wrote in `folder`, unedited."""
+    return serve(folder / "ssobridge.toml", port)
 
 
 def authenticate(dotnet, service: Service, password: str, user) -> dict:

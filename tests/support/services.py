@@ -145,6 +145,13 @@ def start_service(workdir: Path, body: str, password: str = WEB_SERVICE_PASSWORD
                       f'public_url = "{scheme}://sso.example.test:{port}/ExternalProvider.asmx"\n'
                       f'[smartertrack]\nweb_service_password = {toml_string(password)}\n{smartertrack}'
                       f'[logging]\nlevel = "{log_level}"\n{body}', encoding="utf-8")
+    return serve(config, port, scheme, python)
+
+
+def serve(config: Path, port: int, scheme: str = "http", python: str = sys.executable) -> Service:
+    """`ssobridge serve --config CONFIG` (which listens on 127.0.0.1:port), its log beside the config, once it
+    listens; RuntimeError with the log when it exits or does not listen within 30 s."""
+    workdir = config.parent
     log_path = workdir / "ssobridge.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen([python, "-m", "ssobridge", "serve", "--config", str(config)],
