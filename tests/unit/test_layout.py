@@ -277,3 +277,29 @@ def test_no_module_writes_another_librarys_private_attributes_but_ber_py_as_list
     allowed_there = {text for module, text in PRIVATE_WRITES_ALLOWED}
     ber = ast.unparse(ast.parse(modules()["ssobridge.directory.ber"].read_text(encoding="utf-8")))
     assert all(text in ber for text in allowed_there)  # the exception list names what ber.py does write
+
+
+def design_tree(text: str) -> set[str]:
+    """The modules docs/design.md's tree lists: "  name.py" at the top, "    name.py" under "  package/"."""
+    block = text.split("The whole tree", 1)[1].split("```", 2)[1]
+    listed, package = set(), None
+    for line in block.splitlines():
+        if match := re.match(r"^  (\w+)/", line):
+            package = match.group(1)
+        elif match := re.match(r"^  (\w+\.py) ", line):
+            listed.add(match.group(1))
+        elif (match := re.match(r"^    (\w+\.py) ", line)) and package:
+            listed.add(f"{package}/{match.group(1)}")
+    return listed
+
+
+def test_design_md_lists_every_module_and_no_other():
+    package = Path(__file__).resolve().parents[2] / "ssobridge"
+    modules = {str(path.relative_to(package)) for path in package.rglob("*.py")}
+    listed = design_tree((package.parent / "docs" / "design.md").read_text(encoding="utf-8"))
+    assert (sorted(modules - listed), sorted(listed - modules)) == ([], [])
+
+
+def test_design_tree_reads_packages_and_top_level_modules():
+    text = "The whole tree\n```\nssobridge/\n  app.py        x\n  cards/\n    store.py    y\n```\n"
+    assert design_tree(text) == {"app.py", "cards/store.py"}
