@@ -370,3 +370,14 @@ def test_workers_default_to_one_per_cpu_and_must_be_a_whole_number_of_at_least_o
         with pytest.raises(ConfigError) as error:
             load(write(tmp_path, f"[server]\nworkers = {value}\n" + SERVER_BASE))
         assert error.value.problems == [f"server.workers: {problem}"]
+
+
+def test_every_key_docs_configuration_md_lists_is_in_config_example_toml():
+    """The example mirrors the reference: each key of docs/configuration.md's tables is set or commented there."""
+    import re
+    from pathlib import Path
+    root = Path(__file__).parents[2]
+    keys = set(re.findall(r"^\| `([a-z_]+)` \|", (root / "docs" / "configuration.md").read_text(encoding="utf-8"), re.M))
+    example = (root / "config.example.toml").read_text(encoding="utf-8")
+    assert len(keys) > 50
+    assert [key for key in sorted(keys) if not re.search(rf'^\s*#?\s*"?{key}"?\s*=', example, re.M)] == []
